@@ -1,0 +1,26 @@
+"""lightning_gans: Generative Adversarial Networks on PyTorch Lightning.
+
+Every variant, datamodule and callback is importable from here, so a config can say
+``class_path: lightning_gans.GAN``.
+"""
+
+from lightning_gans import losses
+from lightning_gans.base import BaseGAN
+from lightning_gans.callbacks import ModeCoverage
+from lightning_gans.data import GaussianMixture, ToyDataModule
+from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError
+from lightning_gans.variants import GAN
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseGAN",
+    "ConfigurationError",
+    "GAN",
+    "GANError",
+    "GaussianMixture",
+    "ModeCoverage",
+    "NonFiniteLossError",
+    "ToyDataModule",
+    "losses",
+]

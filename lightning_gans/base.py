@@ -1,0 +1,393 @@
+"""``BaseGAN``: the one adversarial training loop that every variant shares.
+
+The generator minimises, and the discriminator maximises, a two-sample-test objective
+(Goodfellow et al. 2014, Eq. 1, or the divergence a variant swaps in). Each training
+batch runs, with Lightning's manual optimisation:
+
+1. ``n_critic`` discriminator updates on the batch's real samples, each against a fresh
+   fake batch (``G`` runs under ``no_grad`` for all but the last);
+2. one generator update that reuses the last fake batch *with* its graph, so every update
+   costs exactly one generator forward.
+
+So one batch is one generator step: ``trainer.max_epochs``/``limit_train_batches`` and
+every ``every_n_batches`` of the callbacks count generator steps. ``trainer.global_step``
+counts *optimizer* steps and grows by ``n_critic + 1`` per batch, so ``trainer.max_steps``
+is ``(n_critic + 1)`` times the number of generator steps. Lightning's loggers key metrics
+to batches, which are generator steps here.
+
+A variant overrides only what differs: :meth:`discriminator_loss`,
+:meth:`generator_loss`, :meth:`discriminator_penalty`, :meth:`after_discriminator_step`,
+:meth:`configure_default_optimizer`, or the networks it builds.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from lightning_gans.errors import ConfigurationError, NonFiniteLossError
+from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
+from lightning_gans.utils import eval_mode
+
+
+class BaseGAN(L.LightningModule):
+    """A generator, a discriminator and the alternating updates between them.
+
+    Args:
+        generator: maps noise ``(N, latent_dim)`` (and labels, if conditional) to samples.
+        discriminator: maps samples (packed, if ``pack > 1``) to one output per input.
+        latent_dim: size of the noise vector ``z ~ N(0, I)``.
+        loss: adversarial loss by name, see :func:`lightning_gans.losses.get_adversarial_loss`.
+        g_optimizer: builds the generator's optimizer from its parameters; the variant's
+            paper default (:meth:`configure_default_optimizer`) when ``None``.
+        d_optimizer: the same for the discriminator.
+        g_scheduler: optional LR scheduler of the generator's optimizer; stepped by the
+            module (Lightning does not step schedulers under manual optimisation).
+        d_scheduler: the same for the discriminator.
+        scheduler_interval: step the schedulers every ``"epoch"`` or every ``"batch"``.
+        n_critic: discriminator updates per generator update.
+        pack: PacGAN packing (Lin et al. 2018): the discriminator sees ``pack`` samples
+            concatenated along the first feature dimension, real with real and fake with
+            fake; 1 turns it off. The batch size must be a multiple of ``pack``.
+        ema_decay: keep an exponential moving average of the generator's weights with this
+            decay (e.g. 0.999) and sample from it; ``None`` keeps none.
+        num_fixed_samples: size of the fixed noise batch used for comparable samples.
+        data_shape: shape of one sample; the CLI links it from the datamodule.
+        num_classes: number of classes of the data; used by conditional variants.
+        check_finite_every_n_batches: stop with :class:`NonFiniteLossError` when a loss is
+            NaN/inf, checked every this many batches (each check is one host sync);
+            0 turns the check off.
+
+    Optimizers are returned by :meth:`configure_optimizers` in the fixed order
+    ``[generator, discriminator]``.
+    """
+
+    conditional: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent_dim: int,
+        loss: str = "non_saturating",
+        g_optimizer: OptimizerCallable | None = None,
+        d_optimizer: OptimizerCallable | None = None,
+        g_scheduler: LRSchedulerCallable | None = None,
+        d_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: Literal["epoch", "batch"] = "epoch",
+        n_critic: int = 1,
+        pack: int = 1,
+        ema_decay: float | None = None,
+        num_fixed_samples: int = 64,
+        data_shape: Sequence[int] | None = None,
+        num_classes: int | None = None,
+        check_finite_every_n_batches: int = 1,
+    ) -> None:
+        super().__init__()
+        if n_critic < 1:
+            raise ConfigurationError(f"n_critic must be >= 1 discriminator updates per generator update, got {n_critic}.")
+        if pack < 1:
+            raise ConfigurationError(f"pack must be >= 1 (1 turns packing off), got {pack}.")
+        if pack > 1 and self.conditional:
+            raise ConfigurationError("pack > 1 is not supported by conditional variants; use pack=1.")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ConfigurationError(f"ema_decay must lie in (0, 1), e.g. 0.999, or be None; got {ema_decay}.")
+        if self.conditional and not num_classes:
+            raise ConfigurationError(
+                f"{type(self).__name__} is conditional and needs num_classes > 0: use a labelled datamodule "
+                "(the CLI links data.num_classes) or pass model.num_classes."
+            )
+        self.save_hyperparameters(
+            ignore=["generator", "discriminator", "g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"]
+        )
+        self.automatic_optimization = False
+
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_ema: nn.Module | None = None
+        if ema_decay is not None:
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+        self.latent_dim = latent_dim
+        self.adversarial_loss: AdversarialLoss = get_adversarial_loss(loss)
+        self.n_critic = n_critic
+        self.pack = pack
+        self.ema_decay = ema_decay
+        self.data_shape = tuple(data_shape) if data_shape is not None else None
+        self.num_classes = num_classes
+        self.check_finite_every_n_batches = check_finite_every_n_batches
+        self._optimizer_factories = (g_optimizer, d_optimizer)
+        self._scheduler_factories = (g_scheduler, d_scheduler)
+        self.scheduler_interval = scheduler_interval
+        self.generator_steps = 0
+
+        fixed = torch.Generator().manual_seed(0)
+        self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, generator=fixed))
+        if self.conditional:
+            self.register_buffer("fixed_labels", torch.arange(num_fixed_samples) % num_classes)
+        else:
+            self.fixed_labels = None
+
+    # ------------------------------------------------------------------ variant hooks
+
+    def discriminator_loss(self, real_outputs: Tensor, fake_outputs: Tensor) -> Tensor:
+        """The discriminator's adversarial loss (to minimise) from its outputs."""
+        return self.adversarial_loss.discriminator(real_outputs, fake_outputs)
+
+    def generator_loss(self, fake_outputs: Tensor) -> Tensor:
+        """The generator's adversarial loss (to minimise) from the discriminator's outputs."""
+        return self.adversarial_loss.generator(fake_outputs)
+
+    def discriminator_penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor | None:
+        """A regulariser added to the discriminator loss (gradient penalty, R1), or ``None``.
+
+        ``fake`` is detached. Use :meth:`discriminate` as the critic so packing and labels
+        apply, e.g. ``r1_penalty(lambda x: self.discriminate(x, labels), real)``.
+        """
+        return None
+
+    def after_discriminator_step(self) -> None:
+        """Runs after every discriminator update, e.g. weight clipping (WGAN)."""
+
+    def after_generator_step(self) -> None:
+        """Runs after every generator update; updates the EMA generator."""
+        if self.generator_ema is not None:
+            self.update_ema()
+
+    def configure_default_optimizer(
+        self, params: Any, role: Literal["generator", "discriminator"]
+    ) -> Optimizer:
+        """The optimizer used when none is injected: Adam(2e-4, betas=(0.5, 0.999)) (DCGAN)."""
+        return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+
+    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` latent vectors ``z ~ N(0, I)`` (from ``generator``'s stream if given)."""
+        if generator is None:
+            return torch.randn(n, self.latent_dim, device=self.device)
+        return torch.randn(n, self.latent_dim, generator=generator, device=generator.device).to(self.device)
+
+    # ------------------------------------------------------------------ forward passes
+
+    def generate(self, z: Tensor, labels: Tensor | None = None, ema: bool = False) -> Tensor:
+        """``G(z)`` (``G(z, y)`` for conditional variants); ``ema=True`` uses the EMA copy."""
+        net = self.generator_ema if ema and self.generator_ema is not None else self.generator
+        return net(z) if labels is None else net(z, labels)
+
+    def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """``D(x)`` (``D(x, y)`` for conditional variants), packing samples when ``pack > 1``."""
+        if self.pack > 1:
+            x = self.pack_samples(x)
+        return self.discriminator(x) if labels is None else self.discriminator(x, labels)
+
+    def pack_samples(self, x: Tensor) -> Tensor:
+        """``(B, C, ...) -> (B / pack, pack * C, ...)``: consecutive samples become one input."""
+        batch = x.shape[0]
+        if batch % self.pack:
+            raise ConfigurationError(
+                f"A batch of {batch} samples cannot be packed in groups of pack={self.pack}; "
+                f"use a batch size that is a multiple of {self.pack} (and drop_last=True)."
+            )
+        return x.reshape(batch // self.pack, self.pack * x.shape[1], *x.shape[2:])
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int | None = None,
+        labels: Tensor | Sequence[int] | None = None,
+        noise: Tensor | None = None,
+        use_ema: bool = True,
+    ) -> Tensor:
+        """Draw samples in data space (images: ``(n, C, H, W)`` in ``[-1, 1]``).
+
+        Runs the generator (the EMA copy when there is one and ``use_ema``) in eval mode
+        without gradients, and restores each module's mode afterwards.
+
+        Args:
+            n: number of samples; may be omitted when ``noise`` or ``labels`` is given.
+            labels: class of each sample (conditional variants); random when omitted.
+            noise: latent vectors to use instead of fresh noise, e.g. :attr:`fixed_noise`.
+            use_ema: sample from the EMA generator when there is one.
+        """
+        if labels is not None and not self.conditional:
+            raise ConfigurationError(
+                f"{type(self).__name__} is unconditional; labels only apply to conditional variants such as CGAN."
+            )
+        if labels is not None:
+            labels = torch.as_tensor(labels, device=self.device, dtype=torch.long)
+        if noise is None:
+            if n is None:
+                if labels is None:
+                    raise ValueError("sample() needs n, labels or noise to know how many samples to draw.")
+                n = len(labels)
+            noise = self.sample_noise(n)
+        noise = noise.to(self.device)
+        if self.conditional and labels is None:
+            labels = torch.randint(self.num_classes, (noise.shape[0],), device=self.device)
+        if labels is not None and len(labels) != noise.shape[0]:
+            raise ValueError(f"Got {len(labels)} labels for {noise.shape[0]} samples.")
+        ema = use_ema and self.generator_ema is not None
+        with eval_mode(self.generator_ema if ema else self.generator):
+            return self.generate(noise, labels, ema=ema)
+
+    def sample_fixed(self, use_ema: bool = True) -> Tensor:
+        """Samples from :attr:`fixed_noise` (and :attr:`fixed_labels`): comparable over training."""
+        return self.sample(noise=self.fixed_noise, labels=self.fixed_labels, use_ema=use_ema)
+
+    # ------------------------------------------------------------------ the training loop
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        real, labels = self.unpack_batch(batch)
+        g_opt, d_opt = self.optimizers()
+        n = real.shape[0]
+
+        for i in range(self.n_critic):
+            # Only the last fake batch keeps its graph: the generator update reuses it.
+            with torch.set_grad_enabled(i == self.n_critic - 1):
+                fake = self.generate(self.sample_noise(n), labels)
+            if i == 0 and fake.shape != real.shape:
+                raise ConfigurationError(
+                    f"The generator makes samples of shape {tuple(fake.shape[1:])} but the data has shape "
+                    f"{tuple(real.shape[1:])}; build the networks for the data's shape (model.data_shape)."
+                )
+            d_metrics = self._discriminator_update(d_opt, real, fake.detach(), labels)
+
+        g_metrics = self._generator_update(g_opt, fake, labels)
+        self.generator_steps += 1
+        if self.scheduler_interval == "batch":
+            self._step_schedulers()
+
+        metrics = {**d_metrics, **g_metrics}
+        self._check_finite(metrics, batch_idx)
+        losses = {k: metrics.pop(k) for k in ("loss/d", "loss/g")}
+        self.log_dict(losses, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
+        self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=n)
+
+    def _discriminator_update(
+        self, d_opt: Any, real: Tensor, fake: Tensor, labels: Tensor | None
+    ) -> dict[str, Tensor]:
+        with self.toggled_optimizer(d_opt):
+            real_out = self.discriminate(real, labels)
+            fake_out = self.discriminate(fake, labels)
+            loss = self.discriminator_loss(real_out, fake_out)
+            penalty = self.discriminator_penalty(real, fake, labels)
+            total = loss if penalty is None else loss + penalty
+            d_opt.zero_grad(set_to_none=True)
+            self.manual_backward(total)
+            d_opt.step()
+        self.after_discriminator_step()
+
+        metrics = {"d/real": real_out.detach().mean(), "d/fake": fake_out.detach().mean()}
+        if penalty is not None:
+            metrics["loss/d_penalty"] = penalty.detach()
+        if self.adversarial_loss.estimate is not None:
+            estimate = self.adversarial_loss.estimate(real_out.detach(), fake_out.detach())
+            metrics[f"divergence/{self.adversarial_loss.estimate_name}"] = estimate
+        metrics["loss/d"] = loss.detach()
+        return metrics
+
+    def _generator_update(self, g_opt: Any, fake: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
+        with self.toggled_optimizer(g_opt):
+            loss = self.generator_loss(self.discriminate(fake, labels))
+            g_opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            g_opt.step()
+        self.after_generator_step()
+        return {"loss/g": loss.detach()}
+
+    def unpack_batch(self, batch: Any) -> tuple[Tensor, Tensor | None]:
+        """Split a batch into samples and labels; labels are dropped for unconditional variants."""
+        if isinstance(batch, Tensor):
+            real, labels = batch, None
+        elif isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
+            real = batch[0]
+            labels = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
+        else:
+            raise TypeError(
+                f"A batch must be a tensor of samples or a (samples, labels) pair, got {type(batch).__name__}."
+            )
+        if not self.conditional:
+            return real, None
+        if labels is None:
+            raise ConfigurationError(
+                f"{type(self).__name__} is conditional but the data has no labels; use a labelled dataset "
+                "(e.g. an image folder with one sub-folder per class)."
+            )
+        return real, labels
+
+    def _check_finite(self, metrics: dict[str, Tensor], batch_idx: int) -> None:
+        every = self.check_finite_every_n_batches
+        if not every or batch_idx % every:
+            return
+        losses = {k: v for k, v in metrics.items() if k.startswith("loss/")}
+        if bool(torch.stack(list(losses.values())).isfinite().all()):
+            return
+        bad = ", ".join(f"{k} = {v.item()}" for k, v in losses.items() if not torch.isfinite(v))
+        raise NonFiniteLossError(
+            f"Non-finite loss at epoch {self.current_epoch}, batch {batch_idx} "
+            f"(generator step {self.generator_steps}, global step {self.global_step}): {bad}. "
+            "Training stopped so it does not run on NaNs. Try lower learning rates, a gradient penalty "
+            "(WGANGP, R1GAN) or spectral normalisation (SNGAN), check that the data is finite and scaled "
+            "to [-1, 1], or train in precision 32 if this happened under 16-mixed."
+        )
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """``ema <- decay * ema + (1 - decay) * generator`` for weights; buffers are copied."""
+        assert self.generator_ema is not None and self.ema_decay is not None
+        ema_params = list(self.generator_ema.parameters())
+        params = [p.detach() for p in self.generator.parameters()]
+        torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay)
+        for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema_buffer.copy_(buffer)
+
+    # ------------------------------------------------------------------ validation
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """How the discriminator rates held-out real data against fresh fakes."""
+        real, labels = self.unpack_batch(batch)
+        fake = self.generate(self.sample_noise(real.shape[0]), labels)
+        real_out = self.discriminate(real, labels)
+        fake_out = self.discriminate(fake, labels)
+        metrics = {
+            "val/loss_d": self.discriminator_loss(real_out, fake_out),
+            "val/d_real": real_out.mean(),
+            "val/d_fake": fake_out.mean(),
+        }
+        if self.adversarial_loss.estimate is not None:
+            metrics[f"val/{self.adversarial_loss.estimate_name}"] = self.adversarial_loss.estimate(real_out, fake_out)
+        self.log_dict(metrics, on_epoch=True, sync_dist=True, batch_size=real.shape[0])
+
+    # ------------------------------------------------------------------ optimizers, state
+
+    def configure_optimizers(self) -> Any:
+        optimizers = []
+        for factory, net, role in zip(
+            self._optimizer_factories, (self.generator, self.discriminator), ("generator", "discriminator")
+        ):
+            params = [p for p in net.parameters() if p.requires_grad]
+            optimizers.append(factory(params) if factory else self.configure_default_optimizer(params, role))
+        schedulers = [factory(opt) for factory, opt in zip(self._scheduler_factories, optimizers) if factory]
+        return (optimizers, schedulers) if schedulers else optimizers
+
+    def _step_schedulers(self) -> None:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    def on_train_epoch_end(self) -> None:
+        if self.scheduler_interval == "epoch":
+            self._step_schedulers()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["generator_steps"] = self.generator_steps
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.generator_steps = checkpoint.get("generator_steps", 0)

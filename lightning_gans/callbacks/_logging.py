@@ -1,0 +1,69 @@
+"""Write metrics and images to whichever loggers a trainer has."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import lightning as L
+import numpy as np
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from PIL import Image
+
+
+def current_step(trainer: L.Trainer) -> int:
+    """The x-axis Lightning's own ``self.log`` uses: batches (once per batch, not per optimizer step)."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
+def log_metrics(trainer: L.Trainer, metrics: dict[str, float]) -> None:
+    """Log ``metrics`` to every logger at the current batch and expose them to callbacks
+    such as ``ModelCheckpoint(monitor=...)``, whatever ``log_every_n_steps`` says."""
+    import torch
+
+    step = current_step(trainer)
+    for logger in trainer.loggers:
+        logger.log_metrics(metrics, step=step)
+    trainer.callback_metrics.update({k: torch.tensor(float(v)) for k, v in metrics.items()})
+
+
+def image_dir(trainer: L.Trainer) -> str:
+    """The folder where images go when no logger takes them: ``<log_dir>/images``."""
+    logger = trainer.logger
+    root = getattr(logger, "log_dir", None) or trainer.log_dir or trainer.default_root_dir
+    return os.path.join(root, "images")
+
+
+def log_image(trainer: L.Trainer, key: str, image: np.ndarray, **extra: Any) -> list[str]:
+    """Log one ``(H, W, 3)`` uint8 image under ``key`` at the current batch.
+
+    W&B gets ``log_image``, TensorBoard ``add_image``; when no attached logger takes
+    images, the image is written as a PNG file under :func:`image_dir`. Returns where it
+    went, for messages to the user.
+    """
+    step = current_step(trainer)
+    destinations: list[str] = []
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[image], step=step, **extra)
+            destinations.append(f"W&B run {logger.experiment.dir if logger.experiment else ''}".strip())
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(key, image, global_step=step, dataformats="HWC")
+            destinations.append(f"TensorBoard {logger.log_dir}")
+    if not destinations:
+        folder = image_dir(trainer)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', key)}_{step:07d}.png")
+        Image.fromarray(image).save(path)
+        destinations.append(path)
+    return destinations
+
+
+def figure_to_array(figure: Any) -> np.ndarray:
+    """Render a matplotlib ``Figure`` to an ``(H, W, 3)`` uint8 array (no pyplot, no GUI)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -1,0 +1,120 @@
+"""Watch mode collapse on 2-D mixtures: modes captured, sample quality, reverse KL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+
+from lightning_gans.callbacks._logging import figure_to_array, log_image, log_metrics
+from lightning_gans.data.toy import GaussianMixture
+from lightning_gans.metrics.mode_coverage import ModeStatistics, mode_statistics
+
+
+class ModeCoverage(L.Callback):
+    """Every ``every_n_batches`` generator steps, sample and measure mode coverage.
+
+    Logs ``toy/modes`` (modes with at least one high-quality sample),
+    ``toy/hq_fraction`` (fraction of samples within ``threshold`` std of their nearest
+    mean) and ``toy/reverse_kl`` (KL of the samples' mode histogram to uniform), plus a
+    scatter plot of the samples over the mixture as ``toy/samples``: to W&B or
+    TensorBoard when attached, else as PNG files in ``<log_dir>/images``.
+
+    Args:
+        every_n_batches: evaluation cadence in batches (= generator steps).
+        num_samples: samples per evaluation (PacGAN uses 2,500).
+        threshold: high-quality radius in standard deviations.
+        plot: log the scatter plot too.
+        mixture: the mixture to compare against; taken from the datamodule's ``mixture``
+            when omitted (as :class:`~lightning_gans.ToyDataModule` has).
+        seed: seed of the evaluation noise, drawn once so evaluations are comparable and
+            the training's random stream is left alone.
+    """
+
+    def __init__(
+        self,
+        every_n_batches: int = 500,
+        num_samples: int = 2_500,
+        threshold: float = 3.0,
+        plot: bool = True,
+        mixture: GaussianMixture | None = None,
+        seed: int = 1234,
+    ) -> None:
+        if every_n_batches < 1:
+            raise ValueError(f"every_n_batches must be >= 1, got {every_n_batches}.")
+        self.every_n_batches = every_n_batches
+        self.num_samples = num_samples
+        self.threshold = threshold
+        self.plot = plot
+        self.mixture = mixture
+        self.seed = seed
+        self.history: list[tuple[int, ModeStatistics]] = []
+        self._noise: torch.Tensor | None = None
+        self._last_evaluated = -1
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.mixture is None:
+            self.mixture = getattr(trainer.datamodule, "mixture", None)
+        if self.mixture is None:
+            raise ValueError(
+                "ModeCoverage needs a Gaussian mixture: use lightning_gans.ToyDataModule or pass mixture=..."
+            )
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if pl_module.generator_steps % self.every_n_batches == 0:
+            self.evaluate(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.evaluate(trainer, pl_module)
+        if self.history and trainer.is_global_zero:
+            step, stats = self.history[-1]
+            rank_zero_info(
+                f"ModeCoverage after {step} generator steps: {stats.modes}/{stats.num_modes} modes, "
+                f"high-quality {stats.hq_fraction:.1%}, reverse KL {stats.reverse_kl:.3f}."
+            )
+
+    @torch.no_grad()
+    def evaluate(self, trainer: L.Trainer, pl_module: Any) -> ModeStatistics | None:
+        """Measure (and plot) the current samples; runs on global rank 0 only."""
+        step = pl_module.generator_steps
+        if not trainer.is_global_zero or step == self._last_evaluated:
+            return None
+        self._last_evaluated = step
+        if self._noise is None:
+            self._noise = pl_module.sample_noise(self.num_samples, torch.Generator().manual_seed(self.seed))
+        samples = pl_module.sample(noise=self._noise).float().cpu()
+        stats = mode_statistics(samples, self.mixture.means, self.mixture.std, self.threshold)
+        self.history.append((step, stats))
+        log_metrics(
+            trainer,
+            {"toy/modes": stats.modes, "toy/hq_fraction": stats.hq_fraction, "toy/reverse_kl": stats.reverse_kl},
+        )
+        message = (
+            f"[ModeCoverage] step {step}: {stats.modes}/{stats.num_modes} modes, "
+            f"high-quality {stats.hq_fraction:.1%}, reverse KL {stats.reverse_kl:.3f}"
+        )
+        if self.plot:
+            where = log_image(trainer, "toy/samples", self.scatter(samples, stats, step))
+            message += f"; plot -> {', '.join(where)}"
+        rank_zero_info(message)
+        return stats
+
+    def scatter(self, samples: torch.Tensor, stats: ModeStatistics, step: int) -> Any:
+        """A scatter plot of ``samples`` over the mixture's means, as an image array."""
+        from matplotlib.figure import Figure
+
+        means = self.mixture.means
+        span = float(means.abs().max()) + 10 * self.mixture.std + 0.5
+        fig = Figure(figsize=(4, 4), dpi=100)
+        ax = fig.add_subplot()
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color="tab:blue", label="samples")
+        ax.scatter(means[:, 0], means[:, 1], s=30, marker="x", color="tab:red", label="modes")
+        ax.set_xlim(-span, span)
+        ax.set_ylim(-span, span)
+        ax.set_aspect("equal")
+        ax.set_title(f"step {step}: {stats.modes}/{stats.num_modes} modes, hq {stats.hq_fraction:.0%}", fontsize=9)
+        ax.legend(loc="upper right", fontsize=7)
+        fig.tight_layout()
+        return figure_to_array(fig)

@@ -1,0 +1,51 @@
+"""``python -m lightning_gans``: LightningCLI with GAN-aware defaults.
+
+- subclass mode for model and data, so a config names ``class_path: lightning_gans.GAN``;
+- ``auto_configure_optimizers=False``: a GAN has two optimizers, injected as
+  ``model.init_args.g_optimizer`` / ``d_optimizer`` (LightningCLI's automatic optimizer
+  would replace them with one optimizer over all parameters);
+- the datamodule's ``data_shape`` and ``num_classes`` are linked into the model, so a
+  config does not repeat them;
+- the saved ``config.yaml`` is overwritten on a second run into the same folder.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import lightning as L
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from lightning_gans.base import BaseGAN
+from lightning_gans.errors import GANError
+
+
+class GANCLI(LightningCLI):
+    """The LightningCLI of ``lightning_gans``."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.data_shape", "model.init_args.data_shape", apply_on="instantiate")
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+
+
+def cli_main(args: list[str] | None = None, run: bool = True) -> GANCLI:
+    """Build (and by default run) the CLI; ``args`` replaces ``sys.argv[1:]``."""
+    return GANCLI(
+        BaseGAN,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        auto_configure_optimizers=False,
+        save_config_kwargs={"overwrite": True},
+        args=args,
+        run=run,
+    )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: errors the library names (NaN loss, bad settings) print as one message."""
+    try:
+        cli_main(args)
+    except GANError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None

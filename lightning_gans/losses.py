@@ -1,0 +1,314 @@
+"""Adversarial losses and discriminator penalties as plain functions.
+
+Every loss takes raw discriminator outputs (logits or critic values, any shape; they are
+averaged) and returns a scalar to *minimise*. Nothing here knows about networks or
+training: the only exceptions are the gradient penalties, which take the discriminator
+as a callable ``critic(x) -> output`` because they differentiate through it.
+
+Numerical stability: probabilities never appear explicitly. ``log D(x)`` with
+``D = sigmoid(logit)`` is ``-softplus(-logit)`` and ``log(1 - D(x))`` is
+``-softplus(logit)``, which stay finite for any logit (``BCELoss`` on a sigmoid does not).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LOG_4 = math.log(4.0)
+
+# --------------------------------------------------------------------------------------
+# Classic GAN objective (Goodfellow et al. 2014, Eq. 1):
+#   min_G max_D  V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))]
+# --------------------------------------------------------------------------------------
+
+
+def minimax_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """``-V(D, G)``: binary cross-entropy of real (label 1) against fake (label 0).
+
+    Minimising it maximises ``E[log D(x)] + E[log(1 - D(G(z)))]``; the optimum is
+    ``D*(x) = p_data / (p_data + p_G)`` with value ``-(2 JSD(p_data, p_G) - log 4)``.
+    """
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def minimax_generator_loss(fake_logits: Tensor) -> Tensor:
+    """``E[log(1 - D(G(z)))]``, the generator's side of the minimax game (saturating).
+
+    Its gradient vanishes when the discriminator rejects the samples confidently, which is
+    why Goodfellow et al. recommend :func:`non_saturating_generator_loss` in practice.
+    """
+    return -F.softplus(fake_logits).mean()
+
+
+def non_saturating_generator_loss(fake_logits: Tensor) -> Tensor:
+    """``-E[log D(G(z))]``: the "-log D trick" of Goodfellow et al. 2014, Section 3."""
+    return F.softplus(-fake_logits).mean()
+
+
+def jsd_estimate(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Estimate ``(V + log 4) / 2`` of ``JSD(p_data, p_G)`` from a minimax discriminator.
+
+    Exact when the discriminator is optimal (Goodfellow et al. 2014, Theorem 1); for a
+    sub-optimal discriminator it is a lower bound in expectation. Natural log, so the
+    value lies in ``[0, log 2]``.
+    """
+    value = -minimax_discriminator_loss(real_logits, fake_logits)
+    return (value + LOG_4) / 2
+
+
+# --------------------------------------------------------------------------------------
+# Wasserstein (Arjovsky et al. 2017, Eq. 3), hinge (Lim & Ye 2017; Miyato et al. 2018),
+# least squares (Mao et al. 2017, Eq. 2 with a=0, b=c=1).
+# --------------------------------------------------------------------------------------
+
+
+def wasserstein_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """``E[f(G(z))] - E[f(x)]``: the critic maximises the Kantorovich-Rubinstein dual."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
+    """``-E[f(G(z))]``."""
+    return -fake_scores.mean()
+
+
+def wasserstein_estimate(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """``E[f(x)] - E[f(G(z))]``: a Wasserstein-1 estimate if ``f`` is 1-Lipschitz."""
+    return real_scores.mean() - fake_scores.mean()
+
+
+def hinge_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``."""
+    return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def hinge_generator_loss(fake_scores: Tensor) -> Tensor:
+    """``-E[D(G(z))]``."""
+    return -fake_scores.mean()
+
+
+def least_squares_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """``1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]`` (LSGAN, labels a=0, b=1)."""
+    return 0.5 * (real_scores - 1.0).pow(2).mean() + 0.5 * fake_scores.pow(2).mean()
+
+
+def least_squares_generator_loss(fake_scores: Tensor) -> Tensor:
+    """``1/2 E[(D(G(z)) - 1)^2]`` (LSGAN, c=1)."""
+    return 0.5 * (fake_scores - 1.0).pow(2).mean()
+
+
+# --------------------------------------------------------------------------------------
+# f-GAN (Nowozin et al. 2016). The discriminator output v passes through an output
+# activation g_f into the domain of the convex conjugate f*; Eq. 6:
+#   F(theta, w) = E_P[g_f(V(x))] - E_Q[f*(g_f(V(x)))]  <=  D_f(P || Q),
+# with equality at T*(x) = g_f(V(x)) = f'(p(x) / q(x)).
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FDivergence:
+    """One row of Nowozin et al. 2016, Table 6 (generator ``f``, conjugate ``f*``, ``g_f``).
+
+    ``conjugate_of_activation(v)`` is ``f*(g_f(v))`` written in a numerically stable closed
+    form; ``conjugate`` and ``activation`` are kept separate for tests and plots.
+    """
+
+    name: str
+    f: Callable[[Tensor], Tensor]
+    conjugate: Callable[[Tensor], Tensor]
+    activation: Callable[[Tensor], Tensor]
+    conjugate_of_activation: Callable[[Tensor], Tensor]
+
+    def variational_bound(self, real_outputs: Tensor, fake_outputs: Tensor) -> Tensor:
+        """``E_P[g_f(v)] - E_Q[f*(g_f(v))]``, a lower bound on ``D_f(P || Q)``."""
+        return self.activation(real_outputs).mean() - self.conjugate_of_activation(fake_outputs).mean()
+
+
+def _xlogx(u: Tensor) -> Tensor:
+    return torch.xlogy(u, u)
+
+
+F_DIVERGENCES: dict[str, FDivergence] = {
+    d.name: d
+    for d in (
+        FDivergence(
+            "kl",
+            f=_xlogx,
+            conjugate=lambda t: torch.exp(t - 1.0),
+            activation=lambda v: v,
+            conjugate_of_activation=lambda v: torch.exp(v - 1.0),
+        ),
+        FDivergence(
+            "reverse_kl",
+            f=lambda u: -torch.log(u),
+            conjugate=lambda t: -1.0 - torch.log(-t),
+            activation=lambda v: -torch.exp(-v),
+            conjugate_of_activation=lambda v: v - 1.0,
+        ),
+        FDivergence(
+            "pearson",
+            f=lambda u: (u - 1.0).pow(2),
+            conjugate=lambda t: 0.25 * t.pow(2) + t,
+            activation=lambda v: v,
+            conjugate_of_activation=lambda v: 0.25 * v.pow(2) + v,
+        ),
+        FDivergence(
+            "squared_hellinger",
+            f=lambda u: (torch.sqrt(u) - 1.0).pow(2),
+            conjugate=lambda t: t / (1.0 - t),
+            activation=lambda v: 1.0 - torch.exp(-v),
+            conjugate_of_activation=lambda v: torch.expm1(v),
+        ),
+        FDivergence(
+            "jensen_shannon",
+            f=lambda u: -(u + 1.0) * torch.log((1.0 + u) / 2.0) + _xlogx(u),
+            conjugate=lambda t: -torch.log(2.0 - torch.exp(t)),
+            activation=lambda v: math.log(2.0) - F.softplus(-v),
+            conjugate_of_activation=lambda v: F.softplus(v) - math.log(2.0),
+        ),
+        FDivergence(
+            "gan",
+            f=lambda u: _xlogx(u) - (u + 1.0) * torch.log(u + 1.0),
+            conjugate=lambda t: -torch.log(1.0 - torch.exp(t)),
+            activation=lambda v: -F.softplus(-v),
+            conjugate_of_activation=lambda v: F.softplus(v),
+        ),
+        FDivergence(
+            "total_variation",
+            f=lambda u: 0.5 * (u - 1.0).abs(),
+            conjugate=lambda t: t,
+            activation=lambda v: 0.5 * torch.tanh(v),
+            conjugate_of_activation=lambda v: 0.5 * torch.tanh(v),
+        ),
+    )
+}
+
+
+def get_f_divergence(name: str) -> FDivergence:
+    """Look up an f-divergence of :data:`F_DIVERGENCES` by name."""
+    try:
+        return F_DIVERGENCES[name]
+    except KeyError:
+        valid = ", ".join(sorted(F_DIVERGENCES))
+        raise ValueError(f"Unknown f-divergence {name!r}. Valid names: {valid}.") from None
+
+
+def f_gan_discriminator_loss(real_outputs: Tensor, fake_outputs: Tensor, divergence: str | FDivergence) -> Tensor:
+    """``-(E_P[g_f(v)] - E_Q[f*(g_f(v))])`` (Nowozin et al. 2016, Eq. 6, negated)."""
+    div = divergence if isinstance(divergence, FDivergence) else get_f_divergence(divergence)
+    return -div.variational_bound(real_outputs, fake_outputs)
+
+
+def f_gan_generator_loss(fake_outputs: Tensor, divergence: str | FDivergence) -> Tensor:
+    """``-E_Q[g_f(v)]``: the generator update of Nowozin et al. 2016, Section 3.2.
+
+    The paper's alternative to minimising ``-E_Q[f*(g_f(v))]`` directly, which gives
+    stronger gradients early on (the f-GAN version of the non-saturating trick).
+    """
+    div = divergence if isinstance(divergence, FDivergence) else get_f_divergence(divergence)
+    return -div.activation(fake_outputs).mean()
+
+
+# --------------------------------------------------------------------------------------
+# The registry of losses selectable by name.
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """A discriminator loss, a generator loss and, where the theory gives one, an estimate
+    of the divergence the discriminator measures (logged as ``train/<estimate_name>``)."""
+
+    name: str
+    discriminator: Callable[[Tensor, Tensor], Tensor]
+    generator: Callable[[Tensor], Tensor]
+    estimate_name: str | None = None
+    estimate: Callable[[Tensor, Tensor], Tensor] | None = None
+
+
+ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
+    loss.name: loss
+    for loss in (
+        AdversarialLoss("minimax", minimax_discriminator_loss, minimax_generator_loss, "jsd_estimate", jsd_estimate),
+        AdversarialLoss(
+            "non_saturating", minimax_discriminator_loss, non_saturating_generator_loss, "jsd_estimate", jsd_estimate
+        ),
+        AdversarialLoss(
+            "wasserstein",
+            wasserstein_discriminator_loss,
+            wasserstein_generator_loss,
+            "wasserstein_estimate",
+            wasserstein_estimate,
+        ),
+        AdversarialLoss("hinge", hinge_discriminator_loss, hinge_generator_loss),
+        AdversarialLoss("least_squares", least_squares_discriminator_loss, least_squares_generator_loss),
+    )
+}
+
+
+def f_gan_loss(divergence: str) -> AdversarialLoss:
+    """The :class:`AdversarialLoss` of the f-GAN family for ``divergence``."""
+    div = get_f_divergence(divergence)
+    return AdversarialLoss(
+        f"f_gan_{div.name}",
+        discriminator=lambda real, fake: f_gan_discriminator_loss(real, fake, div),
+        generator=lambda fake: f_gan_generator_loss(fake, div),
+        estimate_name=f"{div.name}_estimate",
+        estimate=div.variational_bound,
+    )
+
+
+def get_adversarial_loss(name: str) -> AdversarialLoss:
+    """Look up a loss by name: one of :data:`ADVERSARIAL_LOSSES` or ``f_gan_<divergence>``."""
+    if name in ADVERSARIAL_LOSSES:
+        return ADVERSARIAL_LOSSES[name]
+    if name.startswith("f_gan_") and name[len("f_gan_") :] in F_DIVERGENCES:
+        return f_gan_loss(name[len("f_gan_") :])
+    valid = ", ".join([*ADVERSARIAL_LOSSES, *(f"f_gan_{d}" for d in F_DIVERGENCES)])
+    raise ValueError(f"Unknown adversarial loss {name!r}. Valid names: {valid}.")
+
+
+# --------------------------------------------------------------------------------------
+# Penalties on the discriminator's input gradient. Each returns the unweighted term;
+# the variant multiplies it by its coefficient.
+# --------------------------------------------------------------------------------------
+
+
+def _input_gradients(critic: Callable[[Tensor], Tensor], inputs: Tensor) -> Tensor:
+    """``d critic(x) / dx`` per sample, with the graph kept so the penalty can be trained."""
+    inputs = inputs.detach().requires_grad_(True)
+    outputs = critic(inputs)
+    (grads,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+    return grads.flatten(1)
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, target_norm: float = 1.0
+) -> Tensor:
+    """WGAN-GP penalty ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` (Gulrajani et al. 2017, Eq. 3).
+
+    ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per sample (not per
+    pixel), so ``x_hat`` lies on the straight line between a real and a fake sample.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"gradient_penalty needs real and fake of one shape, got {tuple(real.shape)} and {tuple(fake.shape)}.")
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    interpolates = torch.lerp(fake.detach(), real.detach(), eps)
+    grads = _input_gradients(critic, interpolates)
+    return (grads.norm(2, dim=1) - target_norm).pow(2).mean()
+
+
+def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
+    """R1: ``E_{p_data}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 9, without gamma/2)."""
+    return _input_gradients(critic, real).pow(2).sum(dim=1).mean()
+
+
+def r2_penalty(critic: Callable[[Tensor], Tensor], fake: Tensor) -> Tensor:
+    """R2: ``E_{p_G}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 10, without gamma/2)."""
+    return _input_gradients(critic, fake).pow(2).sum(dim=1).mean()

@@ -1,0 +1,77 @@
+"""Multilayer perceptrons for vectors and flattened images (Goodfellow et al. 2014)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def _mlp(in_features: int, hidden_dim: int, num_layers: int, out_features: int, activation: nn.Module, batch_norm: bool) -> nn.Sequential:
+    if num_layers < 1:
+        raise ValueError(f"An MLP needs num_layers >= 1 hidden layers, got {num_layers}.")
+    layers: list[nn.Module] = []
+    width = in_features
+    for _ in range(num_layers):
+        layers.append(nn.Linear(width, hidden_dim))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(hidden_dim))
+        layers.append(activation)
+        width = hidden_dim
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    """``z -> x``: ``num_layers`` hidden layers of ``hidden_dim`` ReLU units.
+
+    Args:
+        latent_dim: size of the noise vector ``z``.
+        data_shape: shape of one sample, e.g. ``(2,)`` or ``(1, 28, 28)``.
+        hidden_dim: units per hidden layer.
+        num_layers: number of hidden layers.
+        output_activation: ``"tanh"`` for data in ``[-1, 1]`` (images), ``None`` for
+            unbounded data (2-D mixtures).
+        batch_norm: BatchNorm after each hidden linear layer.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        data_shape: Sequence[int],
+        hidden_dim: int = 400,
+        num_layers: int = 4,
+        output_activation: str | None = None,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        if output_activation not in (None, "tanh"):
+            raise ValueError(f"output_activation must be 'tanh' or None, got {output_activation!r}.")
+        self.latent_dim = latent_dim
+        self.data_shape = tuple(data_shape)
+        self.net = _mlp(latent_dim, hidden_dim, num_layers, math.prod(self.data_shape), nn.ReLU(), batch_norm)
+        self.output_activation = nn.Tanh() if output_activation == "tanh" else nn.Identity()
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.output_activation(self.net(z)).view(z.shape[0], *self.data_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """``x -> logit``: ``num_layers`` hidden layers of ``hidden_dim`` LeakyReLU(0.2) units.
+
+    Args:
+        data_shape: shape of one discriminator input. With PacGAN packing of ``m``
+            samples, pass the packed shape (the first dimension times ``m``).
+        hidden_dim: units per hidden layer.
+        num_layers: number of hidden layers.
+    """
+
+    def __init__(self, data_shape: Sequence[int], hidden_dim: int = 400, num_layers: int = 4) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.net = _mlp(math.prod(self.data_shape), hidden_dim, num_layers, 1, nn.LeakyReLU(0.2), batch_norm=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(torch.flatten(x, 1)).squeeze(1)
