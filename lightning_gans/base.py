@@ -34,6 +34,7 @@ from torch.optim import Optimizer
 
 from lightning_gans.errors import ConfigurationError, NonFiniteLossError
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
+from lightning_gans.penalties import DiscriminatorPenalty
 from lightning_gans.utils import eval_mode
 
 
@@ -45,6 +46,8 @@ class BaseGAN(L.LightningModule):
         discriminator: maps samples (packed, if ``pack > 1``) to one output per input.
         latent_dim: size of the noise vector ``z ~ N(0, I)``.
         loss: adversarial loss by name, see :func:`lightning_gans.losses.get_adversarial_loss`.
+        penalty: a discriminator regulariser from :mod:`lightning_gans.penalties` (gradient
+            penalty, R1, R2), added by the default :meth:`discriminator_penalty`.
         g_optimizer: builds the generator's optimizer from its parameters; the variant's
             paper default (:meth:`configure_default_optimizer`) when ``None``.
         d_optimizer: the same for the discriminator.
@@ -77,6 +80,7 @@ class BaseGAN(L.LightningModule):
         discriminator: nn.Module,
         latent_dim: int,
         loss: str = "non_saturating",
+        penalty: DiscriminatorPenalty | None = None,
         g_optimizer: OptimizerCallable | None = None,
         d_optimizer: OptimizerCallable | None = None,
         g_scheduler: LRSchedulerCallable | None = None,
@@ -105,7 +109,7 @@ class BaseGAN(L.LightningModule):
                 "(the CLI links data.num_classes) or pass model.num_classes."
             )
         self.save_hyperparameters(
-            ignore=["generator", "discriminator", "g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"]
+            ignore=["generator", "discriminator", "penalty", "g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"]
         )
         self.automatic_optimization = False
 
@@ -116,6 +120,7 @@ class BaseGAN(L.LightningModule):
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
         self.latent_dim = latent_dim
         self.adversarial_loss: AdversarialLoss = get_adversarial_loss(loss)
+        self.penalty = penalty
         self.n_critic = n_critic
         self.pack = pack
         self.ema_decay = ema_decay
@@ -126,6 +131,7 @@ class BaseGAN(L.LightningModule):
         self._scheduler_factories = (g_scheduler, d_scheduler)
         self.scheduler_interval = scheduler_interval
         self.generator_steps = 0
+        self.discriminator_steps = 0
 
         fixed = torch.Generator().manual_seed(0)
         self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, generator=fixed))
@@ -148,9 +154,10 @@ class BaseGAN(L.LightningModule):
         """A regulariser added to the discriminator loss (gradient penalty, R1), or ``None``.
 
         ``fake`` is detached. Use :meth:`discriminate` as the critic so packing and labels
-        apply, e.g. ``r1_penalty(lambda x: self.discriminate(x, labels), real)``.
+        apply, e.g. ``r1_penalty(lambda x: self.discriminate(x, labels), real)``. By default
+        the configured :attr:`penalty`, if any.
         """
-        return None
+        return None if self.penalty is None else self.penalty(self, real, fake, labels)
 
     def after_discriminator_step(self) -> None:
         """Runs after every discriminator update, e.g. weight clipping (WGAN)."""
@@ -258,12 +265,12 @@ class BaseGAN(L.LightningModule):
             d_metrics = self._discriminator_update(d_opt, real, fake.detach(), labels)
 
         g_metrics = self._generator_update(g_opt, fake, labels)
+        metrics = {**d_metrics, **g_metrics}
+        self._check_finite(metrics, batch_idx)
         self.generator_steps += 1
         if self.scheduler_interval == "batch":
             self._step_schedulers()
 
-        metrics = {**d_metrics, **g_metrics}
-        self._check_finite(metrics, batch_idx)
         losses = {k: metrics.pop(k) for k in ("loss/d", "loss/g")}
         self.log_dict(losses, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
         self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=n)
@@ -280,6 +287,7 @@ class BaseGAN(L.LightningModule):
             d_opt.zero_grad(set_to_none=True)
             self.manual_backward(total)
             d_opt.step()
+        self.discriminator_steps += 1
         self.after_discriminator_step()
 
         metrics = {"d/real": real_out.detach().mean(), "d/fake": fake_out.detach().mean()}
@@ -388,6 +396,8 @@ class BaseGAN(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["generator_steps"] = self.generator_steps
+        checkpoint["discriminator_steps"] = self.discriminator_steps
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.generator_steps = checkpoint.get("generator_steps", 0)
+        self.discriminator_steps = checkpoint.get("discriminator_steps", 0)

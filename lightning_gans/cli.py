@@ -15,6 +15,7 @@ import sys
 
 import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_gans.base import BaseGAN
 from lightning_gans.errors import GANError
@@ -26,6 +27,9 @@ class GANCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.data_shape", "model.init_args.data_shape", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+
+    def before_fit(self) -> None:
+        rank_zero_info(f"lightning_gans: logs, config and checkpoints go to {self.trainer.log_dir}")
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> GANCLI:

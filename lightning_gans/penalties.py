@@ -1,0 +1,82 @@
+"""Discriminator regularisers that a config can attach to any variant (``model.penalty``).
+
+Each is a callable ``penalty(gan, real, fake, labels) -> Tensor | None`` that returns the
+weighted term to add to the discriminator loss (or ``None`` on steps it skips). The
+arithmetic lives in :mod:`lightning_gans.losses`; these objects hold the weight and the
+schedule.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch import Tensor
+
+from lightning_gans.losses import gradient_penalty, r1_penalty, r2_penalty
+
+if TYPE_CHECKING:
+    from lightning_gans.base import BaseGAN
+
+
+class DiscriminatorPenalty:
+    """Base class: ``weight * term(...)`` every ``every`` discriminator updates, times ``every``.
+
+    Lazy regularisation (Karras et al. 2020, StyleGAN2 Sec. 3.1): computing the penalty only
+    every ``every`` updates and multiplying it by ``every`` keeps its expected gradient and
+    saves most of its cost.
+    """
+
+    def __init__(self, weight: float, every: int = 1) -> None:
+        if weight < 0:
+            raise ValueError(f"A penalty weight must be >= 0, got {weight}.")
+        if every < 1:
+            raise ValueError(f"every must be >= 1 (1 applies the penalty at every update), got {every}.")
+        self.weight = weight
+        self.every = every
+
+    def __call__(self, gan: BaseGAN, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor | None:
+        # Keyed to the model's own (checkpointed) count of discriminator updates, so the
+        # schedule survives a resume.
+        if self.weight == 0 or gan.discriminator_steps % self.every:
+            return None
+        return self.every * self.weight * self.term(lambda x: gan.discriminate(x, labels), real, fake)
+
+    def term(self, critic, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(weight={self.weight}, every={self.every})"
+
+
+class GradientPenalty(DiscriminatorPenalty):
+    """WGAN-GP: ``lambda * E[(||grad D(x_hat)|| - 1)^2]`` (Gulrajani et al. 2017, Eq. 3; lambda=10)."""
+
+    def __init__(self, weight: float = 10.0, every: int = 1) -> None:
+        super().__init__(weight, every)
+
+    def term(self, critic, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001
+        return gradient_penalty(critic, real, fake)
+
+
+class R1Penalty(DiscriminatorPenalty):
+    """R1: ``gamma / 2 * E_data[||grad D(x)||^2]`` (Mescheder et al. 2018, Eq. 9)."""
+
+    def __init__(self, gamma: float = 10.0, every: int = 1) -> None:
+        super().__init__(gamma / 2, every)
+        self.gamma = gamma
+
+    def term(self, critic, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001
+        return r1_penalty(critic, real)
+
+    def __repr__(self) -> str:
+        return f"R1Penalty(gamma={self.gamma}, every={self.every})"
+
+
+class R2Penalty(R1Penalty):
+    """R2: ``gamma / 2 * E_G[||grad D(x)||^2]`` on fake samples (Mescheder et al. 2018, Eq. 10)."""
+
+    def term(self, critic, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001
+        return r2_penalty(critic, fake)
+
+    def __repr__(self) -> str:
+        return f"R2Penalty(gamma={self.gamma}, every={self.every})"

@@ -1,0 +1,21 @@
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("MPLBACKEND", "Agg")
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist-test"
+
+
+@pytest.fixture
+def mnist_test_dir() -> Path:
+    """The real MNIST test images of ../shared; the test skips where they are absent."""
+    if not SHARED_MNIST.is_dir():
+        pytest.skip(f"{SHARED_MNIST} is absent (see README: tests that need ../shared skip)")
+    return SHARED_MNIST
