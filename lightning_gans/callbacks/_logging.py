@@ -35,12 +35,12 @@ def image_dir(trainer: L.Trainer) -> str:
     return os.path.join(root, "images")
 
 
-def log_image(trainer: L.Trainer, key: str, image: np.ndarray, **extra: Any) -> list[str]:
+def log_image(trainer: L.Trainer, key: str, image: np.ndarray, file_step: int | None = None, **extra: Any) -> list[str]:
     """Log one ``(H, W, 3)`` uint8 image under ``key`` at the current batch.
 
     W&B gets ``log_image``, TensorBoard ``add_image``; when no attached logger takes
-    images, the image is written as a PNG file under :func:`image_dir`. Returns where it
-    went, for messages to the user.
+    images, the image is written as a PNG file under :func:`image_dir`, named by
+    ``file_step`` (default: the logger step). Returns where it went, for messages.
     """
     step = current_step(trainer)
     destinations: list[str] = []
@@ -54,7 +54,7 @@ def log_image(trainer: L.Trainer, key: str, image: np.ndarray, **extra: Any) -> 
     if not destinations:
         folder = image_dir(trainer)
         os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', key)}_{step:07d}.png")
+        path = os.path.join(folder, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', key)}_{step if file_step is None else file_step:07d}.png")
         Image.fromarray(image).save(path)
         destinations.append(path)
     return destinations

@@ -96,7 +96,7 @@ class ModeCoverage(L.Callback):
             f"high-quality {stats.hq_fraction:.1%}, reverse KL {stats.reverse_kl:.3f}"
         )
         if self.plot:
-            where = log_image(trainer, "toy/samples", self.scatter(samples, stats, step))
+            where = log_image(trainer, "toy/samples", self.scatter(samples, stats, step), file_step=step)
             message += f"; plot -> {', '.join(where)}"
         rank_zero_info(message)
         return stats
