@@ -106,7 +106,9 @@ class ModeCoverage(L.Callback):
         from matplotlib.figure import Figure
 
         means = self.mixture.means
+        # Show the whole mixture, and samples that stray from it (up to 4 times as far).
         span = float(means.abs().max()) + 10 * self.mixture.std + 0.5
+        span = min(max(span, float(samples.abs().quantile(0.99)) * 1.1), 4 * span)
         fig = Figure(figsize=(4, 4), dpi=100)
         ax = fig.add_subplot()
         ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color="tab:blue", label="samples")
