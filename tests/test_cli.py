@@ -73,3 +73,12 @@ def test_every_config_parses(tmp_path: Path):
     for config in sorted((REPO / "configs").glob("*.yaml")):
         result = run_cli("fit", "--config", str(config), "--print_config", cwd=tmp_path)
         assert result.returncode == 0, f"{config.name}: {result.stderr[-2000:]}"
+
+
+def test_library_errors_print_one_message(tmp_path: Path):
+    # 500 samples per batch cannot be packed in threes: the error names the fix.
+    result = run_cli("fit", "--config", str(REPO / "configs" / "gan_ring.yaml"), *FAST, "--model.init_args.pack=3",
+                     cwd=tmp_path)
+    assert result.returncode == 1
+    assert "error: A batch of 500 samples cannot be packed in groups of pack=3" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -83,3 +83,18 @@ def test_mode_coverage_needs_a_mixture():
 
     with pytest.raises(ValueError, match="ToyDataModule or pass mixture"):
         trainer(limit_train_batches=1, callbacks=[ModeCoverage()]).fit(tiny_gan(), Points())
+
+
+def test_mode_coverage_sends_plots_to_tensorboard(tmp_path: Path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    t = trainer(limit_train_batches=2, logger=logger, callbacks=[ModeCoverage(every_n_batches=2, num_samples=100)])
+    t.fit(tiny_gan(), tiny_toy())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(logger.log_dir)
+    events.Reload()
+    assert "toy/samples" in events.Tags()["images"]
+    assert "toy/modes" in events.Tags()["scalars"]
+    assert not list(Path(logger.log_dir).glob("images/*.png"))  # no PNG fallback when TB takes images
