@@ -9,18 +9,26 @@ from lightning_gans.base import BaseGAN
 from lightning_gans.callbacks import ModeCoverage
 from lightning_gans.data import GaussianMixture, ToyDataModule
 from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError
-from lightning_gans.variants import GAN
+from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BaseGAN",
+    "CGAN",
     "ConfigurationError",
+    "DCGAN",
+    "FGAN",
     "GAN",
     "GANError",
     "GaussianMixture",
+    "LSGAN",
     "ModeCoverage",
     "NonFiniteLossError",
+    "R1GAN",
+    "SNGAN",
     "ToyDataModule",
+    "WGAN",
+    "WGANGP",
     "losses",
 ]

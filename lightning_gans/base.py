@@ -38,6 +38,12 @@ from lightning_gans.penalties import DiscriminatorPenalty
 from lightning_gans.utils import eval_mode
 
 
+def packed_shape(data_shape: Sequence[int], pack: int) -> tuple[int, ...]:
+    """The discriminator's input shape under PacGAN packing: the first dimension times ``pack``."""
+    data_shape = tuple(data_shape)
+    return (pack * data_shape[0], *data_shape[1:])
+
+
 class BaseGAN(L.LightningModule):
     """A generator, a discriminator and the alternating updates between them.
 

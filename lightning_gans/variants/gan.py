@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from lightning_gans.base import BaseGAN
+from lightning_gans.base import BaseGAN, packed_shape
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
 
 
@@ -38,13 +38,11 @@ class GAN(BaseGAN):
         **kwargs: Any,
     ) -> None:
         data_shape = tuple(data_shape)
-        pack = kwargs.get("pack", 1)
-        packed_shape = (pack * data_shape[0], *data_shape[1:])
         super().__init__(
             generator=MLPGenerator(
                 latent_dim, data_shape, hidden_dim, num_layers, output_activation="tanh" if len(data_shape) > 1 else None
             ),
-            discriminator=MLPDiscriminator(packed_shape, hidden_dim, num_layers),
+            discriminator=MLPDiscriminator(packed_shape(data_shape, kwargs.get("pack", 1)), hidden_dim, num_layers),
             latent_dim=latent_dim,
             loss=loss,
             data_shape=data_shape,
