@@ -4,7 +4,7 @@ Every variant, datamodule and callback is importable from here, so a config can 
 ``class_path: lightning_gans.GAN``.
 """
 
-from lightning_gans import losses
+from lightning_gans import losses, nets
 from lightning_gans.base import BaseGAN
 from lightning_gans.callbacks import ModeCoverage
 from lightning_gans.data import GaussianMixture, ToyDataModule

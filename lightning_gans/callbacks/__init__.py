@@ -1,5 +1,6 @@
 """Callbacks that read the model and write to the logger: evaluation and plots."""
 
 from lightning_gans.callbacks.mode_coverage import ModeCoverage
+from lightning_gans.callbacks.sample_grid import SampleGrid
 
-__all__ = ["ModeCoverage"]
+__all__ = ["ModeCoverage", "SampleGrid"]

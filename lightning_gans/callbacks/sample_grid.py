@@ -1,0 +1,72 @@
+"""Image grids of samples from fixed noise, logged as training goes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+from torchvision.utils import make_grid
+
+from lightning_gans.callbacks._logging import log_image
+
+
+def to_uint8_grid(images: Tensor, nrow: int) -> np.ndarray:
+    """``(N, C, H, W)`` in ``[-1, 1]`` -> one ``(H', W', 3)`` uint8 grid, rounding (not truncating)."""
+    images = images.detach().float().cpu().clamp(-1, 1)
+    if images.shape[1] == 1:
+        images = images.repeat(1, 3, 1, 1)
+    grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0, normalize=False, value_range=(-1, 1))
+    return ((grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+class SampleGrid(L.Callback):
+    """Every ``every_n_batches`` generator steps, log a grid of samples from the model's
+    fixed noise (``BaseGAN.fixed_noise``), so grids are comparable across training.
+
+    For conditional models each column is one class (``fixed_labels`` cycle through the
+    classes). Uses the EMA generator when the model keeps one; samples in eval mode and
+    restores each module's mode. Runs on global rank 0 only. Images go to W&B
+    (``log_image``) or TensorBoard (``add_image``) when attached, else PNG files in
+    ``<log_dir>/images``.
+
+    Args:
+        every_n_batches: cadence in batches (= generator steps).
+        num_samples: how many of the fixed noise vectors to show.
+        nrow: images per grid row (default: the number of classes for conditional models,
+            else the square root of ``num_samples``).
+        key: the name the grid is logged under.
+    """
+
+    def __init__(self, every_n_batches: int = 500, num_samples: int = 64, nrow: int | None = None, key: str = "samples/fixed_noise") -> None:
+        if every_n_batches < 1:
+            raise ValueError(f"every_n_batches must be >= 1, got {every_n_batches}.")
+        self.every_n_batches = every_n_batches
+        self.num_samples = num_samples
+        self.nrow = nrow
+        self.key = key
+        self.last_paths: list[str] = []
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if pl_module.generator_steps % self.every_n_batches == 0:
+            self.log_grid(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.log_grid(trainer, pl_module)
+
+    @torch.no_grad()
+    def log_grid(self, trainer: L.Trainer, pl_module: Any) -> list[str]:
+        if not trainer.is_global_zero:
+            return []
+        n = min(self.num_samples, pl_module.fixed_noise.shape[0])
+        labels = pl_module.fixed_labels[:n] if pl_module.fixed_labels is not None else None
+        images = pl_module.sample(noise=pl_module.fixed_noise[:n], labels=labels)
+        if images.dim() != 4:
+            raise ValueError(f"SampleGrid needs image samples (N, C, H, W); got shape {tuple(images.shape)}. Use ModeCoverage for 2-D data.")
+        nrow = self.nrow or (pl_module.num_classes if labels is not None else max(1, int(round(n**0.5))))
+        self.last_paths = log_image(trainer, self.key, to_uint8_grid(images, nrow), file_step=pl_module.generator_steps)
+        rank_zero_info(f"[SampleGrid] step {pl_module.generator_steps}: samples -> {', '.join(self.last_paths)}")
+        return self.last_paths
