@@ -6,8 +6,18 @@ Every variant, datamodule and callback is importable from here, so a config can 
 
 from lightning_gans import losses, nets
 from lightning_gans.base import BaseGAN
-from lightning_gans.callbacks import ModeCoverage
-from lightning_gans.data import GaussianMixture, ToyDataModule
+from lightning_gans.callbacks import ModeCoverage, SampleGrid
+from lightning_gans.data import (
+    CelebADataModule,
+    CIFAR10DataModule,
+    DataError,
+    FashionMNISTDataModule,
+    GaussianMixture,
+    ImageDataModule,
+    ImageFolderDataModule,
+    MNISTDataModule,
+    ToyDataModule,
+)
 from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError
 from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP
 
@@ -15,6 +25,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseGAN",
+    "CIFAR10DataModule",
+    "CelebADataModule",
+    "DataError",
+    "FashionMNISTDataModule",
+    "ImageDataModule",
+    "ImageFolderDataModule",
+    "MNISTDataModule",
+    "SampleGrid",
     "CGAN",
     "ConfigurationError",
     "DCGAN",

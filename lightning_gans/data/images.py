@@ -1,0 +1,483 @@
+"""Image LightningDataModules: MNIST, Fashion-MNIST, CIFAR-10, CelebA and any image folder.
+
+Every datamodule yields ``(images, labels)`` batches: images ``float32`` ``(B, C, H, W)``
+scaled to [-1, 1] (the range of a ``tanh`` generator), labels ``int64`` (all 0 where the
+data has no labels, and then ``num_classes == 0``). Each image is converted to
+``channels`` (grayscale repeated to RGB, RGB to luma), its shorter side resized to
+``image_size`` and centre-cropped to a square (DCGAN's CelebA 64x64 preprocessing), and,
+for training only, flipped left-right at random when ``hflip``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import lightning as L
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import datasets
+from torchvision.transforms import v2
+
+from lightning_gans.errors import ConfigurationError, GANError
+
+Split = Literal["train", "val"]
+SPLITS: tuple[str, ...] = ("train", "val")
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+"""File endings (any case) that :class:`ImageFolderDataModule` reads as images."""
+
+
+class DataError(GANError, ValueError):
+    """The data cannot be used: no images, or an unreadable image file."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """A data folder or a dataset's files are missing."""
+
+
+class ConvertMode:
+    """Convert a PIL image to mode ``"L"`` (1 channel) or ``"RGB"`` (3 channels)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        return image if image.mode == self.mode else image.convert(self.mode)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mode={self.mode!r})"
+
+
+def image_transform(image_size: int, channels: int, hflip: bool = False) -> v2.Compose:
+    """PIL image -> ``float32`` tensor ``(channels, image_size, image_size)`` in [-1, 1]."""
+    steps: list[Any] = [ConvertMode("L" if channels == 1 else "RGB"), v2.Resize(image_size), v2.CenterCrop(image_size)]
+    if hflip:
+        steps.append(v2.RandomHorizontalFlip())
+    steps += [
+        v2.ToImage(),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize([0.5] * channels, [0.5] * channels),
+    ]
+    return v2.Compose(steps)
+
+
+def read_image(path: str | Path, mode: str) -> Image.Image:
+    """The image at ``path`` in PIL ``mode``; a :class:`DataError` naming the file if it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except (OSError, SyntaxError, ValueError) as error:  # PIL reports broken files with all three
+        raise DataError(f"Cannot read image file {path}: {error}. Replace or delete the file.") from None
+
+
+def _no_label(target: Any) -> int:
+    return 0
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Base of the image datamodules: transforms, splits and DataLoaders.
+
+    A subclass implements :meth:`build_dataset` and sets ``self._num_classes``.
+
+    Args:
+        image_size: height and width of the images.
+        channels: 1 (grayscale) or 3 (RGB); images are converted to it.
+        batch_size: images per batch; training drops the last partial batch (PacGAN
+            packing needs full batches).
+        num_workers: DataLoader worker processes (0 loads in the main process).
+        hflip: flip training images left-right at random (never validation images).
+        pin_memory: pin batches in page-locked memory for faster copies to the GPU;
+            ignored without CUDA.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        hflip: bool = False,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__()
+        if channels not in (1, 3):
+            raise ConfigurationError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
+        if image_size < 8:
+            raise ConfigurationError(f"image_size must be >= 8 pixels, got {image_size}; e.g. use 28, 32 or 64.")
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}.")
+        self.save_hyperparameters()
+        self.image_size = image_size
+        self.channels = channels
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.hflip = hflip
+        self.pin_memory = pin_memory
+        self._num_classes = 0
+        self._datasets: dict[str, Dataset] | None = None
+
+    @property
+    def data_shape(self) -> tuple[int, int, int]:
+        """``(channels, image_size, image_size)``: the shape of one image."""
+        return (self.channels, self.image_size, self.image_size)
+
+    @property
+    def num_classes(self) -> int:
+        """The number of labels; 0 when the data has none."""
+        return self._num_classes
+
+    def transform(self, split: Split) -> v2.Compose:
+        """The transform of ``split``'s images (random flips only for ``"train"``)."""
+        return image_transform(self.image_size, self.channels, self.hflip and split == "train")
+
+    def build_dataset(self, split: Split) -> Dataset:
+        """A Dataset of ``(image, label)`` pairs of ``split``, transformed by :meth:`transform`."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._datasets is None:
+            self._datasets = {split: self.build_dataset(split) for split in SPLITS}
+
+    def dataset(self, split: Split) -> Dataset:
+        """The ``"train"`` or ``"val"`` Dataset (built on first use), e.g. real images for FID."""
+        if split not in SPLITS:
+            raise ConfigurationError(f"Unknown split {split!r}; use one of {list(SPLITS)}.")
+        self.setup()
+        assert self._datasets is not None
+        return self._datasets[split]
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = self.dataset("train")
+        if len(dataset) < self.batch_size:
+            raise ConfigurationError(
+                f"The training set has {len(dataset)} images, fewer than batch_size={self.batch_size}, so "
+                "no full batch can be drawn; use a smaller batch_size or more images."
+            )
+        return self._loader(dataset, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("val"), train=False)
+
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        # Validation keeps full batches too (packing), unless the set is smaller than one batch.
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train or len(dataset) >= self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+        )
+
+
+class TorchvisionDataModule(ImageDataModule):
+    """A torchvision dataset under ``data_dir``: ``prepare_data`` downloads it, ``setup`` reads it.
+
+    A subclass names the dataset (``dataset_name``), the folder its files go to (``folder``,
+    relative to ``data_dir``) and those files (``files``), and implements :meth:`load`.
+    """
+
+    dataset_name: ClassVar[str]
+    folder: ClassVar[str]
+    files: ClassVar[str]
+
+    def __init__(self, data_dir: str = "data", download: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_dir = data_dir
+        self.download = download
+
+    def load(self, split: Split, transform: Any, download: bool) -> Dataset:
+        """The torchvision dataset of ``split``."""
+        raise NotImplementedError
+
+    @property
+    def location(self) -> Path:
+        """The folder that holds the dataset's files."""
+        return Path(self.data_dir) / self.folder
+
+    def prepare_data(self) -> None:
+        if not self.download:
+            return
+        try:
+            self.load("train", None, download=True)  # torchvision fetches every split at once
+        except (RuntimeError, OSError, ImportError) as error:
+            raise DataNotFoundError(
+                f"Could not download {self.dataset_name} into {self.location}. Without network access, put "
+                f"{self.files} there yourself; download=True then finds them and downloads nothing. "
+                f"The download failed with: {error}"
+            ) from error
+
+    def build_dataset(self, split: Split) -> Dataset:
+        try:
+            return self.load(split, self.transform(split), download=False)
+        except RuntimeError as error:  # torchvision: "Dataset not found or corrupted"
+            raise DataNotFoundError(
+                f"{self.dataset_name} was not found (or is incomplete) in {self.location}; pass download=True "
+                f"to download it, or put {self.files} there."
+            ) from error
+
+
+class MNISTDataModule(TorchvisionDataModule):
+    """MNIST digits (torchvision ``MNIST``): 60,000 training and 10,000 test (validation) images, 10 classes."""
+
+    dataset_name = "MNIST"
+    dataset_class: ClassVar[type[datasets.MNIST]] = datasets.MNIST
+    folder = "MNIST/raw"
+    files = (
+        "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte "
+        "(or their .gz archives, which download=True unpacks)"
+    )
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = True,
+        image_size: int = 28,
+        channels: int = 1,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        hflip: bool = False,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__(
+            data_dir=data_dir,
+            download=download,
+            image_size=image_size,
+            channels=channels,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            hflip=hflip,
+            pin_memory=pin_memory,
+        )
+        self._num_classes = 10
+
+    def load(self, split: Split, transform: Any, download: bool) -> Dataset:
+        return self.dataset_class(self.data_dir, train=split == "train", transform=transform, download=download)
+
+
+class FashionMNISTDataModule(MNISTDataModule):
+    """Fashion-MNIST (torchvision ``FashionMNIST``): MNIST's format and sizes, 10 kinds of clothing."""
+
+    dataset_name = "FashionMNIST"
+    dataset_class = datasets.FashionMNIST
+    folder = "FashionMNIST/raw"
+
+
+class CIFAR10DataModule(TorchvisionDataModule):
+    """CIFAR-10 (torchvision ``CIFAR10``): 50,000 training and 10,000 test (validation) 32x32 images, 10 classes."""
+
+    dataset_name = "CIFAR-10"
+    folder = "cifar-10-batches-py"
+    files = "data_batch_1 ... data_batch_5, test_batch and batches.meta (from cifar-10-python.tar.gz)"
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = True,
+        image_size: int = 32,
+        channels: int = 3,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        hflip: bool = True,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__(
+            data_dir=data_dir,
+            download=download,
+            image_size=image_size,
+            channels=channels,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            hflip=hflip,
+            pin_memory=pin_memory,
+        )
+        self._num_classes = 10
+
+    def load(self, split: Split, transform: Any, download: bool) -> Dataset:
+        return datasets.CIFAR10(self.data_dir, train=split == "train", transform=transform, download=download)
+
+
+class _CelebA(datasets.CelebA):
+    """torchvision ``CelebA`` whose unreadable images raise a :class:`DataError` naming the file."""
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        try:
+            return super().__getitem__(index)
+        except (OSError, SyntaxError, ValueError) as error:
+            path = os.path.join(self.root, self.base_folder, "img_align_celeba", self.filename[index])
+            raise DataError(f"Cannot read image file {path}: {error}. Replace or delete the file.") from None
+
+
+class CelebADataModule(TorchvisionDataModule):
+    """CelebA aligned faces (torchvision ``CelebA``), unlabelled; validation is the ``"valid"`` split.
+
+    The 178x218 faces are resized to ``image_size`` and centre-cropped, as DCGAN did for 64x64.
+    """
+
+    dataset_name = "CelebA"
+    folder = "celeba"
+    files = (
+        "img_align_celeba/ (the unzipped img_align_celeba.zip), list_eval_partition.txt, identity_CelebA.txt, "
+        "list_attr_celeba.txt, list_bbox_celeba.txt and list_landmarks_align_celeba.txt"
+    )
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = True,
+        image_size: int = 64,
+        channels: int = 3,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        hflip: bool = False,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__(
+            data_dir=data_dir,
+            download=download,
+            image_size=image_size,
+            channels=channels,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            hflip=hflip,
+            pin_memory=pin_memory,
+        )
+
+    def load(self, split: Split, transform: Any, download: bool) -> Dataset:
+        # torchvision's CelebA returns no target (None, which cannot be collated) for target_type=[]
+        # and refuses a target_transform then, so read the identities and map them to label 0.
+        return _CelebA(
+            self.data_dir,
+            split="train" if split == "train" else "valid",
+            target_type="identity",
+            transform=transform,
+            target_transform=_no_label,
+            download=download,
+        )
+
+
+class ImageFiles(Dataset):
+    """``(image, label)`` pairs of a list of ``(path, label)`` image files."""
+
+    def __init__(self, samples: list[tuple[str, int]], mode: str, transform: Any) -> None:
+        self.samples = samples
+        self.mode = mode
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        path, label = self.samples[index]
+        return self.transform(read_image(path, self.mode)), label
+
+
+def _visible(path: Path) -> bool:
+    # Skips hidden files and folders, e.g. macOS "._x.jpg" resource forks and ".ipynb_checkpoints".
+    return not path.name.startswith(".")
+
+
+def _images(folder: Path, recursive: bool) -> list[Path]:
+    """The visible image files in ``folder`` (and its visible sub-folders if ``recursive``), sorted."""
+    paths = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        path
+        for path in paths
+        if path.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        and path.is_file()
+    )
+
+
+class ImageFolderDataModule(ImageDataModule):
+    """Any folder of images, with or without labels.
+
+    - ``root/<class>/**/<image>``: one sub-folder per class, labels ``0 ... K-1`` in sorted
+      folder order, like torchvision ``ImageFolder`` (``num_classes == K``);
+    - ``root/<image>``: a flat folder of unlabelled images (label 0, ``num_classes == 0``).
+
+    Files ending in one of :data:`IMAGE_EXTENSIONS` (any case) are images; hidden files and
+    folders are skipped. The folder is scanned when the datamodule is built, so missing or
+    empty folders fail at once and ``num_classes`` is known before the model is.
+
+    Args:
+        root: the image folder.
+        val_fraction: the fraction of images held out for validation, drawn at random with
+            ``seed`` (the same split on every run); 0 validates on the training images.
+        seed: seed of the train/validation split.
+        image_size, channels, batch_size, num_workers, hflip, pin_memory: see
+            :class:`ImageDataModule`.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        image_size: int = 64,
+        channels: int = 3,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        hflip: bool = False,
+        pin_memory: bool = True,
+        val_fraction: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            image_size=image_size,
+            channels=channels,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            hflip=hflip,
+            pin_memory=pin_memory,
+        )
+        if not 0.0 <= val_fraction < 1.0:
+            raise ConfigurationError(f"val_fraction must lie in [0, 1), e.g. 0.1 or 0 (no split); got {val_fraction}.")
+        self.root = Path(root)
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.classes, self.samples = self._scan()
+        self._num_classes = len(self.classes)
+
+    def _scan(self) -> tuple[list[str], list[tuple[str, int]]]:
+        """The class names and every ``(path, label)``; errors for missing or empty folders."""
+        if not self.root.is_dir():
+            raise DataNotFoundError(
+                f"Image folder {self.root} does not exist (or is not a folder); set root to a folder of "
+                "images, or of one sub-folder of images per class."
+            )
+        classes = sorted(entry.name for entry in self.root.iterdir() if _visible(entry) and entry.is_dir())
+        if not classes:
+            samples = [(str(path), 0) for path in _images(self.root, recursive=False)]
+        else:
+            samples = []
+            for label, name in enumerate(classes):
+                files = _images(self.root / name, recursive=True)
+                if not files:
+                    raise DataError(
+                        f"Class folder {self.root / name} holds no images (accepted extensions: "
+                        f"{', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder."
+                    )
+                samples += [(str(path), label) for path in files]
+        if not samples:
+            raise DataError(
+                f"No images found in {self.root}; accepted extensions (any case): {', '.join(IMAGE_EXTENSIONS)}. "
+                "Put the images in the folder itself, or in one sub-folder per class."
+            )
+        return classes, samples
+
+    def build_dataset(self, split: Split) -> Dataset:
+        mode = "L" if self.channels == 1 else "RGB"
+        if not self.val_fraction:
+            return ImageFiles(self.samples, mode, self.transform(split))
+        num_val = max(1, round(self.val_fraction * len(self.samples)))
+        if num_val >= len(self.samples):
+            raise ConfigurationError(
+                f"val_fraction={self.val_fraction} of {len(self.samples)} images leaves no training images; "
+                "use a smaller val_fraction or more images."
+            )
+        order = torch.randperm(len(self.samples), generator=torch.Generator().manual_seed(self.seed)).tolist()
+        indices = sorted(order[:num_val] if split == "val" else order[num_val:])
+        return ImageFiles([self.samples[i] for i in indices], mode, self.transform(split))
