@@ -8,11 +8,15 @@ import torch
 from lightning_gans import losses
 from lightning_gans.losses import F_DIVERGENCES, get_adversarial_loss
 
-torch.set_default_dtype(torch.float64)
 
 
-def teardown_module():
-    torch.set_default_dtype(torch.float32)
+@pytest.fixture(autouse=True)
+def float64():
+    """The math is checked in double precision; the default dtype is restored afterwards."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def _jsd(p: torch.Tensor, q: torch.Tensor) -> float:
