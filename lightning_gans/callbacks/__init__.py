@@ -1,6 +1,7 @@
 """Callbacks that read the model and write to the logger: evaluation and plots."""
 
+from lightning_gans.callbacks.fidelity import FidelityMetrics
 from lightning_gans.callbacks.mode_coverage import ModeCoverage
 from lightning_gans.callbacks.sample_grid import SampleGrid
 
-__all__ = ["ModeCoverage", "SampleGrid"]
+__all__ = ["FidelityMetrics", "ModeCoverage", "SampleGrid"]

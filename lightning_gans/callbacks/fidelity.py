@@ -1,0 +1,357 @@
+"""FID, Inception Score and KID during training, with torchmetrics and torch-fidelity's InceptionV3.
+
+Comparable numbers need the same protocol every time; this callback fixes and logs it:
+which real split and how many real images, how many generated images, which feature
+extractor (and weights), and how images are resized for it. See the README's
+"Evaluation protocol".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
+from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from lightning_gans.callbacks._logging import log_metrics
+from lightning_gans.errors import ConfigurationError, GANError
+
+INCEPTION_NAME = "inception-v3-compat"
+
+
+def to_uint8_rgb(images: Tensor) -> Tensor:
+    """Images in ``[-1, 1]`` -> ``uint8`` in ``[0, 255]`` by rounding (not truncation), 3 channels."""
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"Expected images of shape (N, 1 or 3, H, W), got {tuple(images.shape)}.")
+    images = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return images.repeat(1, 3, 1, 1) if images.shape[1] == 1 else images
+
+
+class SharedInception(nn.Module):
+    """torch-fidelity's InceptionV3, run once per batch for all metrics: FID and KID read the
+    2048-d pool features, IS the unbiased logits of the same forward pass."""
+
+    def __init__(self, weights_path: str | None = None, antialias: bool = False) -> None:
+        super().__init__()
+        try:
+            self.net = NoTrainInceptionV3(INCEPTION_NAME, ["2048", "logits_unbiased"], weights_path, antialias)
+        except (OSError, RuntimeError) as error:  # URLError is an OSError
+            raise GANError(
+                "Could not load the InceptionV3 weights for FID/IS/KID"
+                + (f" from {weights_path}" if weights_path else " (torch-fidelity downloads them on first use)")
+                + f": {error}. Without internet, download pt_inception-2015-12-05-6726825d.pth from torch-fidelity's "
+                "GitHub releases on a machine that has it and pass its path as feature_extractor_weights_path."
+            ) from None
+        self._last: tuple[Tensor, tuple[Tensor, ...]] | None = None
+
+    def features(self, images: Tensor) -> tuple[Tensor, ...]:
+        if self._last is None or self._last[0] is not images:
+            with torch.no_grad():
+                self._last = (images, self.net._torch_fidelity_forward(images))
+        return self._last[1]
+
+    def clear(self) -> None:
+        self._last = None
+
+
+class _FeatureView(nn.Module):
+    """One output of a :class:`SharedInception`, in the ``(N, d)`` form torchmetrics expects."""
+
+    def __init__(self, shared: SharedInception, index: int, num_features: int) -> None:
+        super().__init__()
+        self.shared = shared
+        self.index = index
+        self.num_features = num_features
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.shared.features(images)[self.index].reshape(images.shape[0], -1)
+
+
+class _CustomView(nn.Module):
+    """A user's feature extractor with the ``num_features`` torchmetrics needs, measured on
+    the data's own image size (torchmetrics would otherwise probe it with 299x299 input)."""
+
+    def __init__(self, extractor: nn.Module, image_shape: Sequence[int]) -> None:
+        super().__init__()
+        self.extractor = extractor
+        probe = torch.zeros(2, 3, *tuple(image_shape)[1:], dtype=torch.uint8)
+        with torch.no_grad():
+            self.num_features = int(extractor(probe).reshape(2, -1).shape[1])
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.extractor(images).reshape(images.shape[0], -1)
+
+
+def _shard(n: int, rank: int, world: int) -> range:
+    """The indices ``0..n-1`` that ``rank`` of ``world`` processes handles (contiguous chunks)."""
+    per = -(-n // world)
+    return range(rank * per, min(n, (rank + 1) * per))
+
+
+class FidelityMetrics(L.Callback):
+    """Every ``every_n_batches`` generator steps (and/or after validation), compute FID,
+    Inception Score and KID of ``num_samples`` generated images against ``num_real`` real
+    images of the datamodule's ``real_split``; log ``metrics/fid``, ``metrics/is``,
+    ``metrics/is_std``, ``metrics/kid``, ``metrics/kid_std``.
+
+    ``ModelCheckpoint(monitor="metrics/fid", mode="min")`` then keeps the best generator.
+    Samples come from the EMA generator when there is one, in eval mode without gradients.
+    Real statistics are computed once, reused at every evaluation, and cached on disk under
+    ``cache_dir``, keyed by dataset, split, count, image size and feature extractor.
+
+    Several processes: every rank generates and embeds its share of the (deterministic)
+    noise and real images, the metric states are synchronised, and ``compute()`` runs on
+    every rank, so the numbers equal a one-process run on the same images.
+
+    Args:
+        every_n_batches: evaluation cadence in batches (= generator steps); ``None`` for
+            none during training.
+        on_validation: also evaluate after every validation loop.
+        num_samples: generated images per evaluation (50,000 for published numbers).
+        num_real: real images (default: all of ``real_split``).
+        real_split: ``"train"`` or ``"val"`` split of the datamodule (``dataset(split)``).
+        batch_size: images per forward pass of the generator and the feature extractor.
+        metrics: which of ``"fid"``, ``"is"``, ``"kid"`` to compute.
+        feature_extractor_weights_path: a local copy of torch-fidelity's InceptionV3
+            weights, for machines without internet.
+        feature_extractor: a custom ``nn.Module`` mapping ``uint8`` images ``(N, 3, H, W)``
+            to features ``(N, d)`` (e.g. a small MNIST classifier); replaces Inception for
+            all three metrics (IS then reads its outputs as class logits).
+        antialias: resize with antialiasing; ``False`` (default) uses torch-fidelity's
+            TensorFlow-compatible resize, which published FIDs use.
+        kid_subsets: KID's number of subsets; ``kid_subset_size``: their size.
+        cache_dir: where real statistics are cached; ``None`` turns the cache off.
+        seed: seed of the evaluation noise (the same images at every evaluation).
+    """
+
+    def __init__(
+        self,
+        every_n_batches: int | None = 5000,
+        on_validation: bool = False,
+        num_samples: int = 10_000,
+        num_real: int | None = None,
+        real_split: Literal["train", "val"] = "train",
+        batch_size: int = 100,
+        metrics: Sequence[str] = ("fid", "is", "kid"),
+        feature_extractor_weights_path: str | None = None,
+        feature_extractor: nn.Module | None = None,
+        antialias: bool = False,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        cache_dir: str | None = "~/.cache/lightning_gans/fidelity",
+        seed: int = 0,
+    ) -> None:
+        unknown = set(metrics) - {"fid", "is", "kid"}
+        if unknown or not metrics:
+            raise ConfigurationError(f"metrics must be a non-empty subset of fid, is, kid; got {list(metrics)}.")
+        if feature_extractor is not None and feature_extractor_weights_path is not None:
+            raise ConfigurationError("Pass either feature_extractor or feature_extractor_weights_path, not both.")
+        self.every_n_batches = every_n_batches
+        self.on_validation = on_validation
+        self.num_samples = num_samples
+        self.num_real = num_real
+        self.real_split = real_split
+        self.batch_size = batch_size
+        self.metric_names = tuple(metrics)
+        self.weights_path = feature_extractor_weights_path
+        self.custom_extractor = feature_extractor
+        self.antialias = antialias
+        self.kid_subsets = kid_subsets
+        self.kid_subset_size = kid_subset_size
+        self.cache_dir = os.path.expanduser(cache_dir) if cache_dir else None
+        self.seed = seed
+        self.fid: FrechetInceptionDistance | None = None
+        self.inception_score: InceptionScore | None = None
+        self.kid: KernelInceptionDistance | None = None
+        self._shared: SharedInception | None = None
+        self._real_ready = False
+        self.last: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ set-up
+
+    def _build_metrics(self, device: torch.device, image_shape: Sequence[int] | None = None) -> None:
+        if self.custom_extractor is not None:
+            pool = logits = _CustomView(self.custom_extractor, image_shape or (3, 299, 299))
+        else:
+            self._shared = SharedInception(self.weights_path, self.antialias)
+            pool, logits = _FeatureView(self._shared, 0, 2048), _FeatureView(self._shared, 1, 1008)
+        if "fid" in self.metric_names:
+            self.fid = FrechetInceptionDistance(feature=pool, reset_real_features=False).to(device)
+        if "is" in self.metric_names:
+            self.inception_score = InceptionScore(feature=logits).to(device)
+        if "kid" in self.metric_names:
+            subset = min(self.kid_subset_size, self.num_samples, self.num_real or self.num_samples)
+            self.kid = KernelInceptionDistance(
+                feature=pool, subsets=self.kid_subsets, subset_size=subset, reset_real_features=False
+            ).to(device)
+
+    def protocol(self, trainer: L.Trainer) -> dict[str, Any]:
+        """What makes the numbers comparable; logged as hyperparameters."""
+        dataset = self._real_dataset(trainer)
+        return {
+            "fidelity/real_split": self.real_split,
+            "fidelity/num_real": self._num_real(dataset),
+            "fidelity/num_fake": self.num_samples,
+            "fidelity/backbone": type(self.custom_extractor).__name__ if self.custom_extractor else "torch-fidelity InceptionV3 (2015-12-05)",
+            "fidelity/resize": "custom" if self.custom_extractor else ("bilinear-antialias" if self.antialias else "tf1-bilinear (torch-fidelity)"),
+            "fidelity/dataset": self._dataset_id(trainer),
+        }
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.fid is None and self.inception_score is None and self.kid is None:
+            self._build_metrics(pl_module.device, getattr(trainer.datamodule, "data_shape", None))
+        if trainer.logger is not None and stage == "fit":
+            trainer.logger.log_hyperparams(self.protocol(trainer))
+
+    # ------------------------------------------------------------------ cadence
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.every_n_batches and pl_module.generator_steps % self.every_n_batches == 0:
+            self.evaluate(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        if self.on_validation and not trainer.sanity_checking:
+            self.evaluate(trainer, pl_module)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
+        """Compute and log the metrics. A collective: every rank must call it."""
+        device = pl_module.device
+        if not self._real_ready:
+            self._prepare_real(trainer, device)
+        for metric in self._fake_metrics():
+            metric.reset()  # keeps the real statistics (reset_real_features=False)
+        for images in self._generated(trainer, pl_module):
+            self._update(images, real=False)
+        results: dict[str, float] = {}
+        if self.fid is not None:
+            results["metrics/fid"] = float(self.fid.compute())
+        if self.inception_score is not None:
+            mean, std = self.inception_score.compute()
+            results["metrics/is"], results["metrics/is_std"] = float(mean), float(std)
+        if self.kid is not None:
+            mean, std = self.kid.compute()
+            results["metrics/kid"], results["metrics/kid_std"] = float(mean), float(std)
+        if self._shared is not None:
+            self._shared.clear()
+        log_metrics(trainer, results)
+        self.last = results
+        rank_zero_info(
+            f"[FidelityMetrics] step {pl_module.generator_steps}: "
+            + ", ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in results.items())
+        )
+        return results
+
+    def _fake_metrics(self) -> list[Any]:
+        return [m for m in (self.fid, self.inception_score, self.kid) if m is not None]
+
+    def _update(self, images: Tensor, real: bool) -> None:
+        images = to_uint8_rgb(images)
+        if self.fid is not None:
+            self.fid.update(images, real=real)
+        if self.kid is not None:
+            self.kid.update(images, real=real)
+        if self.inception_score is not None and not real:
+            self.inception_score.update(images)
+
+    @torch.no_grad()
+    def _generated(self, trainer: L.Trainer, pl_module: Any) -> Iterator[Tensor]:
+        """This rank's share of ``num_samples`` images from fixed, index-addressed noise."""
+        noise = pl_module.sample_noise(self.num_samples, torch.Generator().manual_seed(self.seed))
+        labels = None
+        if pl_module.conditional:
+            labels = torch.arange(self.num_samples) % pl_module.num_classes
+        indices = _shard(self.num_samples, trainer.global_rank, trainer.world_size)
+        for start in range(indices.start, indices.stop, self.batch_size):
+            stop = min(start + self.batch_size, indices.stop)
+            yield pl_module.sample(noise=noise[start:stop], labels=None if labels is None else labels[start:stop])
+
+    # ------------------------------------------------------------------ real statistics
+
+    def _real_dataset(self, trainer: L.Trainer) -> Any:
+        datamodule = trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "dataset"):
+            raise ConfigurationError(
+                "FidelityMetrics takes real images from the datamodule's dataset(split); use one of "
+                "lightning_gans' image datamodules (e.g. ImageFolderDataModule)."
+            )
+        return datamodule.dataset(self.real_split)
+
+    def _num_real(self, dataset: Any) -> int:
+        return len(dataset) if self.num_real is None else min(self.num_real, len(dataset))
+
+    def _dataset_id(self, trainer: L.Trainer) -> str:
+        dm = trainer.datamodule
+        where = getattr(dm, "root", None) or getattr(dm, "data_dir", None) or ""
+        return f"{type(dm).__name__}({os.path.abspath(str(where)) if where else ''}, {getattr(dm, 'data_shape', '')})"
+
+    def _cache_path(self, trainer: L.Trainer, num_real: int) -> str | None:
+        if self.cache_dir is None:
+            return None
+        if self.custom_extractor is not None:
+            extractor = f"custom:{type(self.custom_extractor).__qualname__}:" + hashlib.sha1(
+                b"".join(t.detach().cpu().numpy().tobytes() for t in self.custom_extractor.state_dict().values())
+            ).hexdigest()
+        else:
+            extractor = f"inception:{self.weights_path or 'torch-fidelity'}:antialias={self.antialias}"
+        key = "|".join(
+            [self._dataset_id(trainer), self.real_split, str(num_real), extractor, ",".join(sorted(self.metric_names))]
+        )
+        return os.path.join(self.cache_dir, hashlib.sha1(key.encode()).hexdigest() + ".pt")
+
+    def _real_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        if self.fid is not None:
+            state["fid"] = {k: getattr(self.fid, k) for k in ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")}
+        if self.kid is not None:
+            state["kid"] = torch.cat(self.kid.real_features) if self.kid.real_features else torch.empty(0)
+        return state
+
+    def _prepare_real(self, trainer: L.Trainer, device: torch.device) -> None:
+        dataset = self._real_dataset(trainer)
+        num_real = self._num_real(dataset)
+        path = self._cache_path(trainer, num_real)
+        if path and os.path.isfile(path):
+            self._load_real(torch.load(path, map_location=device), trainer.global_rank)
+            rank_zero_info(f"[FidelityMetrics] real statistics of {num_real} images loaded from {path}")
+        else:
+            # A fixed random subset (not the first num_real images, which may be one class).
+            chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(self.seed))[:num_real]
+            indices = _shard(num_real, trainer.global_rank, trainer.world_size)
+            for start in range(indices.start, indices.stop, self.batch_size):
+                stop = min(start + self.batch_size, indices.stop)
+                images = torch.stack([dataset[int(i)][0] for i in chosen[start:stop]]).to(device)
+                self._update(images, real=True)
+            if path:
+                self._save_real(path, trainer)
+        self._real_ready = True
+
+    def _save_real(self, path: str, trainer: L.Trainer) -> None:
+        metrics = [m for m in (self.fid, self.kid) if m is not None]
+        for metric in metrics:  # gather every rank's share (a collective), save, restore
+            metric.sync(should_sync=trainer.world_size > 1)
+        if trainer.is_global_zero:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            torch.save({k: v if not isinstance(v, dict) else {n: t.cpu() for n, t in v.items()} for k, v in self._real_state().items()}, path + ".tmp")
+            os.replace(path + ".tmp", path)
+        for metric in metrics:
+            metric.unsync(should_unsync=metric._is_synced)
+
+    def _load_real(self, state: dict[str, Any], rank: int) -> None:
+        # The cache holds all real images' statistics: rank 0 takes them, the other ranks
+        # hold none, so the cross-rank sum (FID) and concatenation (KID) count them once.
+        if self.fid is not None:
+            for name, value in state["fid"].items():
+                setattr(self.fid, name, value if rank == 0 else torch.zeros_like(value))
+        if self.kid is not None:
+            features = state["kid"]
+            self.kid.real_features = [features] if rank == 0 else [features[:0]]

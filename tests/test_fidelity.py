@@ -1,0 +1,161 @@
+"""FidelityMetrics: FID/IS/KID against the math, offline weights, caching."""
+
+from pathlib import Path
+from unittest import mock
+from urllib.error import URLError
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import lightning_gans as lg
+from lightning_gans.callbacks import FidelityMetrics
+from lightning_gans.callbacks.fidelity import to_uint8_rgb
+from lightning_gans.errors import GANError
+
+from helpers import trainer
+
+
+class Flatten(nn.Module):
+    """The identity feature extractor: an image's pixel values are its features."""
+
+    def forward(self, images):
+        return images.flatten(1).double() / 255
+
+
+class Pooled(nn.Module):
+    """A cheap 48-d feature extractor: 4x4 average colours."""
+
+    def forward(self, images):
+        return torch.nn.functional.adaptive_avg_pool2d(images.double() / 255, 4).flatten(1)
+
+
+def _as_images(values: torch.Tensor) -> torch.Tensor:
+    """uint8 pixel values (N, 3, H, W) -> images in [-1, 1] that convert back exactly."""
+    return values.double() / 127.5 - 1
+
+
+def test_images_are_converted_by_rounding_to_three_channels():
+    images = torch.tensor([-1.0, -0.9961, 0.0, 1.0]).view(1, 1, 2, 2)  # (x + 1) * 127.5 = 0, 0.497, 127.5, 255
+    out = to_uint8_rgb(images)
+    assert out.dtype == torch.uint8 and out.shape == (1, 3, 2, 2)
+    assert out[0, 0].flatten().tolist() == [0, 0, 128, 255]  # truncation would give 127 for 127.5
+
+
+def _frechet(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
+
+
+def test_fid_matches_the_closed_form_and_is_zero_for_a_set_against_itself():
+    rng = np.random.default_rng(0)
+    a = np.clip(rng.normal(100, 20, (400, 3, 2, 2)), 0, 255).round()
+    b = np.clip(rng.normal(120, 30, (400, 3, 2, 2)), 0, 255).round()
+    callback = FidelityMetrics(feature_extractor=Flatten(), metrics=("fid", "kid"), kid_subset_size=100)
+    callback._build_metrics(torch.device("cpu"), (3, 2, 2))
+    callback._update(_as_images(torch.tensor(a)), real=True)
+    callback._update(_as_images(torch.tensor(b)), real=False)
+    expected = _frechet(a.reshape(400, -1) / 255, b.reshape(400, -1) / 255)
+    assert float(callback.fid.compute()) == pytest.approx(expected, rel=1e-6)
+    assert float(callback.kid.compute()[0]) > 0.01
+
+    callback.fid.reset(), callback.kid.reset()  # keeps the real statistics
+    callback._update(_as_images(torch.tensor(a)), real=False)
+    assert float(callback.fid.compute()) == pytest.approx(0.0, abs=1e-6)
+    assert abs(float(callback.kid.compute()[0])) < 1e-3  # unbiased estimate of MMD^2 = 0
+
+
+@pytest.fixture(scope="module")
+def random_inception_weights(tmp_path_factory) -> Path:
+    """A randomly initialised InceptionV3 state dict: the real Inception path, no download."""
+    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
+
+    with mock.patch.object(tf_inception, "load_state_dict_from_url", return_value=None), mock.patch.object(
+        tf_inception.FeatureExtractorInceptionV3, "load_state_dict"
+    ):
+        net = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    path = tmp_path_factory.mktemp("weights") / "inception.pt"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+class ImageFolder(lg.ImageFolderDataModule):
+    pass
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("fidelity_images")
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / f"{i}.png")
+    return root
+
+
+def _fit(callback, root, tmp_path, **trainer_kwargs):
+    model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
+    data = lg.ImageFolderDataModule(root=str(root), image_size=32, channels=3, batch_size=4, num_workers=0)
+    t = trainer(limit_train_batches=2, callbacks=[callback], default_root_dir=str(tmp_path), **trainer_kwargs)
+    t.fit(model, data)
+    return t, data
+
+
+def test_inception_path_with_local_weights_logs_all_metrics(random_inception_weights, image_root, tmp_path):
+    callback = FidelityMetrics(
+        every_n_batches=2, num_samples=16, batch_size=8, feature_extractor_weights_path=str(random_inception_weights),
+        kid_subset_size=8, kid_subsets=4, cache_dir=str(tmp_path / "cache"),
+    )
+    t, _ = _fit(callback, image_root, tmp_path)
+    for key in ("metrics/fid", "metrics/is", "metrics/is_std", "metrics/kid", "metrics/kid_std"):
+        assert key in t.callback_metrics and torch.isfinite(t.callback_metrics[key]), key
+    assert callback.last["metrics/is"] >= 1.0  # IS is at least 1 by construction
+    assert list((tmp_path / "cache").glob("*.pt"))
+
+
+def test_missing_weights_error_names_the_argument():
+    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
+
+    with mock.patch.object(tf_inception, "load_state_dict_from_url", side_effect=URLError("no network")):
+        with pytest.raises(GANError, match="feature_extractor_weights_path"):
+            FidelityMetrics()._build_metrics(torch.device("cpu"))
+
+
+def test_real_statistics_are_cached_and_reused(image_root, tmp_path):
+    cache = tmp_path / "cache"
+    first = FidelityMetrics(every_n_batches=1, num_samples=16, feature_extractor=Pooled(), metrics=("fid", "kid"),
+                            kid_subset_size=8, kid_subsets=4, cache_dir=str(cache))
+    real_batches_first = []
+    original_first = FidelityMetrics._update
+
+    def counting_first(self, images, real):
+        real_batches_first.extend([len(images)] if real else [])
+        return original_first(self, images, real)
+
+    with mock.patch.object(FidelityMetrics, "_update", counting_first):
+        _fit(first, image_root, tmp_path)
+    # Two evaluations in the first run, but the 24 real images were embedded once.
+    assert sum(real_batches_first) == 24
+    assert len(list(cache.glob("*.pt"))) == 1
+
+    real_batches = []
+    original = FidelityMetrics._update
+
+    def counting(self, images, real):
+        real_batches.extend([len(images)] if real else [])
+        return original(self, images, real)
+
+    second = FidelityMetrics(every_n_batches=1, num_samples=16, feature_extractor=Pooled(), metrics=("fid", "kid"),
+                             kid_subset_size=8, kid_subsets=4, cache_dir=str(cache))
+    with mock.patch.object(FidelityMetrics, "_update", counting):
+        _fit(second, image_root, tmp_path)
+    assert real_batches == []  # no real image was embedded: the statistics came from the cache
+    assert np.isfinite(second.last["metrics/fid"])
+    # Reused within a run as well: the second evaluation reads nothing either.
+    assert second._real_ready
