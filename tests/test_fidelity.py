@@ -159,3 +159,52 @@ def test_real_statistics_are_cached_and_reused(image_root, tmp_path):
     assert np.isfinite(second.last["metrics/fid"])
     # Reused within a run as well: the second evaluation reads nothing either.
     assert second._real_ready
+
+
+DDP_SCRIPT = """
+import sys, json
+import lightning as L
+import torch
+from torch import nn
+import lightning_gans as lg
+from lightning_gans.callbacks import FidelityMetrics
+
+class Pooled(nn.Module):
+    def forward(self, images):
+        return torch.nn.functional.adaptive_avg_pool2d(images.double() / 255, 4).flatten(1)
+
+devices, root, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+L.seed_everything(0)
+model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
+data = lg.ImageFolderDataModule(root=root, image_size=32, channels=3, batch_size=4, num_workers=0)
+callback = FidelityMetrics(every_n_batches=None, on_validation=True, num_samples=30, batch_size=7,
+                           feature_extractor=Pooled(), metrics=("fid", "kid"), kid_subset_size=10, kid_subsets=5,
+                           cache_dir=None)
+trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False, callbacks=[callback],
+                    enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1)
+trainer.validate(model, data)
+if trainer.is_global_zero:
+    json.dump({**callback.last, "local_fake": int(callback.fid.fake_features_num_samples)}, open(out, "w"))
+"""
+
+
+def test_two_processes_give_the_same_fid_as_one(image_root, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "fid_ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    results = {}
+    for devices in (1, 2):
+        out = tmp_path / f"fid_{devices}.json"
+        run = subprocess.run([sys.executable, str(script), str(devices), str(image_root), str(out)],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        results[devices] = json.loads(out.read_text())
+    assert results[2]["metrics/fid"] == pytest.approx(results[1]["metrics/fid"], rel=1e-6)
+    assert np.isfinite(results[2]["metrics/kid"])
+    # Each rank embedded only its share of the 30 generated images.
+    assert (results[1]["local_fake"], results[2]["local_fake"]) == (30, 15)
