@@ -206,8 +206,6 @@ class FidelityMetrics(L.Callback):
         }
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.fid is None and self.inception_score is None and self.kid is None:
-            self._build_metrics(pl_module.device, getattr(trainer.datamodule, "data_shape", None))
         if trainer.logger is not None and stage == "fit":
             trainer.logger.log_hyperparams(self.protocol(trainer))
 
@@ -226,6 +224,9 @@ class FidelityMetrics(L.Callback):
     def evaluate(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
         """Compute and log the metrics. A collective: every rank must call it."""
         device = pl_module.device
+        if self.fid is None and self.inception_score is None and self.kid is None:
+            # Built at the first evaluation, so a run that never evaluates never loads Inception.
+            self._build_metrics(device, getattr(trainer.datamodule, "data_shape", None))
         if not self._real_ready:
             self._prepare_real(trainer, device)
         for metric in self._fake_metrics():

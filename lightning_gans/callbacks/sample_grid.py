@@ -14,6 +14,15 @@ from torchvision.utils import make_grid
 from lightning_gans.callbacks._logging import log_image
 
 
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between latent vectors (White 2016, "Sampling Generative
+    Networks"): stays in the shell where Gaussian latents live, unlike a straight line."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
 def to_uint8_grid(images: Tensor, nrow: int) -> np.ndarray:
     """``(N, C, H, W)`` in ``[-1, 1]`` -> one ``(H', W', 3)`` uint8 grid, rounding (not truncating)."""
     images = images.detach().float().cpu().clamp(-1, 1)
@@ -39,15 +48,28 @@ class SampleGrid(L.Callback):
         nrow: images per grid row (default: the number of classes for conditional models,
             else the square root of ``num_samples``).
         key: the name the grid is logged under.
+        interpolation_steps: > 0 also logs ``samples/interpolation``: rows that walk the
+            latent space (spherically) between pairs of fixed noise vectors in this many steps.
+        interpolation_rows: how many such rows.
     """
 
-    def __init__(self, every_n_batches: int = 500, num_samples: int = 64, nrow: int | None = None, key: str = "samples/fixed_noise") -> None:
+    def __init__(
+        self,
+        every_n_batches: int = 500,
+        num_samples: int = 64,
+        nrow: int | None = None,
+        key: str = "samples/fixed_noise",
+        interpolation_steps: int = 0,
+        interpolation_rows: int = 8,
+    ) -> None:
         if every_n_batches < 1:
             raise ValueError(f"every_n_batches must be >= 1, got {every_n_batches}.")
         self.every_n_batches = every_n_batches
         self.num_samples = num_samples
         self.nrow = nrow
         self.key = key
+        self.interpolation_steps = interpolation_steps
+        self.interpolation_rows = interpolation_rows
         self.last_paths: list[str] = []
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -68,5 +90,23 @@ class SampleGrid(L.Callback):
             raise ValueError(f"SampleGrid needs image samples (N, C, H, W); got shape {tuple(images.shape)}. Use ModeCoverage for 2-D data.")
         nrow = self.nrow or (pl_module.num_classes if labels is not None else max(1, int(round(n**0.5))))
         self.last_paths = log_image(trainer, self.key, to_uint8_grid(images, nrow), file_step=pl_module.generator_steps)
+        if self.interpolation_steps > 0:
+            walk = self.interpolation(pl_module)
+            self.last_paths += log_image(
+                trainer, "samples/interpolation", to_uint8_grid(walk, self.interpolation_steps), file_step=pl_module.generator_steps
+            )
         rank_zero_info(f"[SampleGrid] step {pl_module.generator_steps}: samples -> {', '.join(self.last_paths)}")
         return self.last_paths
+
+    @torch.no_grad()
+    def interpolation(self, pl_module: Any) -> Tensor:
+        """``rows * steps`` samples: row ``i`` walks from fixed noise ``2i`` to ``2i + 1``."""
+        noise = pl_module.fixed_noise
+        rows = min(self.interpolation_rows, noise.shape[0] // 2)
+        start, end = noise[0 : 2 * rows : 2], noise[1 : 2 * rows : 2]
+        t = torch.linspace(0, 1, self.interpolation_steps, device=noise.device)
+        z = slerp(start[:, None, :], end[:, None, :], t[None, :, None]).reshape(-1, noise.shape[1])
+        labels = None
+        if pl_module.fixed_labels is not None:  # one class per row
+            labels = pl_module.fixed_labels[0 : 2 * rows : 2].repeat_interleave(self.interpolation_steps)
+        return pl_module.sample(noise=z, labels=labels)
