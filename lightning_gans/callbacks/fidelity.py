@@ -39,10 +39,11 @@ class SharedInception(nn.Module):
     """torch-fidelity's InceptionV3, run once per batch for all metrics: FID and KID read the
     2048-d pool features, IS the unbiased logits of the same forward pass."""
 
-    def __init__(self, weights_path: str | None = None, antialias: bool = False) -> None:
+    def __init__(self, weights_path: str | None = None, antialias: bool = False, logits: bool = True) -> None:
         super().__init__()
+        features = ["2048", "logits_unbiased"] if logits else ["2048"]
         try:
-            self.net = NoTrainInceptionV3(INCEPTION_NAME, ["2048", "logits_unbiased"], weights_path, antialias)
+            self.net = NoTrainInceptionV3(INCEPTION_NAME, features, weights_path, antialias)
         except (OSError, RuntimeError) as error:  # URLError is an OSError
             raise GANError(
                 "Could not load the InceptionV3 weights for FID/IS/KID"
@@ -181,7 +182,7 @@ class FidelityMetrics(L.Callback):
         if self.custom_extractor is not None:
             pool = logits = _CustomView(self.custom_extractor, image_shape or (3, 299, 299))
         else:
-            self._shared = SharedInception(self.weights_path, self.antialias)
+            self._shared = SharedInception(self.weights_path, self.antialias, logits="is" in self.metric_names)
             pool, logits = _FeatureView(self._shared, 0, 2048), _FeatureView(self._shared, 1, 1008)
         if "fid" in self.metric_names:
             self.fid = FrechetInceptionDistance(feature=pool, reset_real_features=False).to(device)

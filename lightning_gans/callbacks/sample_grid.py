@@ -71,6 +71,7 @@ class SampleGrid(L.Callback):
         self.interpolation_steps = interpolation_steps
         self.interpolation_rows = interpolation_rows
         self.last_paths: list[str] = []
+        self._last_step = -1
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if pl_module.generator_steps % self.every_n_batches == 0:
@@ -81,8 +82,9 @@ class SampleGrid(L.Callback):
 
     @torch.no_grad()
     def log_grid(self, trainer: L.Trainer, pl_module: Any) -> list[str]:
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or pl_module.generator_steps == self._last_step:
             return []
+        self._last_step = pl_module.generator_steps
         n = min(self.num_samples, pl_module.fixed_noise.shape[0])
         labels = pl_module.fixed_labels[:n] if pl_module.fixed_labels is not None else None
         images = pl_module.sample(noise=pl_module.fixed_noise[:n], labels=labels)
