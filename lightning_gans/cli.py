@@ -14,11 +14,23 @@ from __future__ import annotations
 import sys
 
 import lightning as L
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_gans.base import BaseGAN
 from lightning_gans.errors import GANError
+
+
+class SaveConfigToLogger(SaveConfigCallback):
+    """Writes ``config.yaml`` to the log folder (overwriting on re-runs) and also hands the
+    whole resolved config to the logger as hyperparameters, so a W&B run shows it."""
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.logger is not None:
+            config = self.parser.dump(self.config, skip_none=False, format="json")
+            import json
+
+            trainer.logger.log_hyperparams({"config": json.loads(config)})
 
 
 class GANCLI(LightningCLI):
@@ -40,6 +52,7 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> GANCLI:
         subclass_mode_model=True,
         subclass_mode_data=True,
         auto_configure_optimizers=False,
+        save_config_callback=SaveConfigToLogger,
         save_config_kwargs={"overwrite": True},
         args=args,
         run=run,

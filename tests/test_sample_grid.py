@@ -81,3 +81,21 @@ def test_wandb_offline_run_holds_metrics_and_images(tmp_path: Path, monkeypatch)
     record = next(run_dir.glob("run-*.wandb")).read_bytes()  # protobuf records: keys appear verbatim
     for key in (b"loss/d", b"loss/g", b"samples/fixed_noise"):
         assert key in record, key
+
+
+def test_cli_run_sends_the_config_to_wandb(tmp_path: Path, monkeypatch):
+    import wandb
+
+    from lightning_gans.cli import cli_main
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.chdir(tmp_path)
+    repo = Path(__file__).resolve().parents[1]
+    cli_main(["fit", "--config", str(repo / "configs" / "gan_ring.yaml"),
+              "--trainer.logger", "lightning.pytorch.loggers.WandbLogger", "--trainer.logger.offline", "true",
+              "--trainer.logger.save_dir", str(tmp_path), "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
+              "--trainer.limit_val_batches", "1", "--data.num_samples", "3000", "--model.init_args.hidden_dim", "16"])
+    wandb.finish()
+    record = next((tmp_path / "wandb").glob("offline-run-*/run-*.wandb")).read_bytes()
+    for key in (b"R1Penalty", b"ToyDataModule", b"loss/d"):  # the saved config and the metrics
+        assert key in record, key
