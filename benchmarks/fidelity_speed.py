@@ -66,8 +66,9 @@ def main() -> None:
         callback = FidelityMetrics(metrics=("fid",), feature_extractor_weights_path=weights, cache_dir=None)
         callback._build_metrics(device)  # as the callback feeds its metric during training
         for images, is_real in ((real, True), (fake, False)):
-            for i in range(0, len(images), args.batch_size):
-                callback.fid.update(images[i : i + args.batch_size].to(device), real=is_real)
+            for i in range(0, len(images), args.batch_size):  # uint8 -> [-1, 1], as samples arrive
+                callback._update(images[i : i + args.batch_size].to(device).float() / 127.5 - 1, real=is_real)
+        callback._flush_fid()
         return float(callback.fid.compute())
 
     def theirs() -> float:

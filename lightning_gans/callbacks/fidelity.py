@@ -73,6 +73,8 @@ class _FeatureView(nn.Module):
         self.num_features = num_features
 
     def forward(self, images: Tensor) -> Tensor:
+        if images.dim() == 2:  # features already extracted (FidelityMetrics buffers FID's)
+            return images
         return self.shared.features(images)[self.index].reshape(images.shape[0], -1)
 
 
@@ -88,6 +90,8 @@ class _CustomView(nn.Module):
             self.num_features = int(extractor(probe).reshape(2, -1).shape[1])
 
     def forward(self, images: Tensor) -> Tensor:
+        if images.dim() == 2:  # features already extracted (FidelityMetrics buffers FID's)
+            return images
         return self.extractor(images).reshape(images.shape[0], -1)
 
 
@@ -174,6 +178,7 @@ class FidelityMetrics(L.Callback):
         self.kid: KernelInceptionDistance | None = None
         self._shared: SharedInception | None = None
         self._real_ready = False
+        self._fid_buffer: dict[bool, list[Tensor]] = {True: [], False: []}
         self.last: dict[str, float] = {}
 
     # ------------------------------------------------------------------ set-up
@@ -235,6 +240,7 @@ class FidelityMetrics(L.Callback):
         for images in self._generated(trainer, pl_module):
             self._update(images, real=False)
         results: dict[str, float] = {}
+        self._flush_fid()
         if self.fid is not None:
             results["metrics/fid"] = float(self.fid.compute())
         if self.inception_score is not None:
@@ -253,13 +259,23 @@ class FidelityMetrics(L.Callback):
         )
         return results
 
+    def _flush_fid(self, chunk: int = 4096) -> None:
+        for real, buffered in self._fid_buffer.items():
+            if buffered and self.fid is not None:
+                features = torch.cat(buffered)
+                for start in range(0, len(features), chunk):
+                    self.fid.update(features[start : start + chunk], real=real)
+            buffered.clear()
+
     def _fake_metrics(self) -> list[Any]:
         return [m for m in (self.fid, self.inception_score, self.kid) if m is not None]
 
     def _update(self, images: Tensor, real: bool) -> None:
         images = to_uint8_rgb(images)
         if self.fid is not None:
-            self.fid.update(images, real=real)
+            # FID's update adds a 2048x2048 float64 outer product per call: memory-bound for
+            # small batches. Buffer the features and add them in large chunks instead.
+            self._fid_buffer[real].append(self.fid.inception(images))
         if self.kid is not None:
             self.kid.update(images, real=real)
         if self.inception_score is not None and not real:
@@ -333,6 +349,7 @@ class FidelityMetrics(L.Callback):
                 stop = min(start + self.batch_size, indices.stop)
                 images = torch.stack([dataset[int(i)][0] for i in chosen[start:stop]]).to(device)
                 self._update(images, real=True)
+            self._flush_fid()
             if path:
                 self._save_real(path, trainer)
         self._real_ready = True
