@@ -19,9 +19,12 @@ from lightning_gans.data import (
     ToyDataModule,
 )
 from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError
+from lightning_gans.strategies import GANDDPStrategy, register_gan_ddp
 from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP
 
 __version__ = "0.1.0"
+
+register_gan_ddp()  # strategy="ddp" trains GANs: see lightning_gans.strategies
 
 __all__ = [
     "BaseGAN",
@@ -38,6 +41,7 @@ __all__ = [
     "DCGAN",
     "FGAN",
     "GAN",
+    "GANDDPStrategy",
     "GANError",
     "GaussianMixture",
     "LSGAN",

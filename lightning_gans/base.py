@@ -9,11 +9,16 @@ batch runs, with Lightning's manual optimisation:
 2. one generator update that reuses the last fake batch *with* its graph, so every update
    costs exactly one generator forward.
 
-So one batch is one generator step: ``trainer.max_epochs``/``limit_train_batches`` and
-every ``every_n_batches`` of the callbacks count generator steps. ``trainer.global_step``
-counts *optimizer* steps and grows by ``n_critic + 1`` per batch, so ``trainer.max_steps``
-is ``(n_critic + 1)`` times the number of generator steps. Lightning's loggers key metrics
-to batches, which are generator steps here.
+So one batch is one generator step, and every step count of the trainer counts generator
+steps: ``trainer.global_step``, ``trainer.max_steps``, ``limit_train_batches``,
+``ModelCheckpoint(every_n_train_steps=...)``, the loggers' x-axis and the callbacks'
+``every_n_batches``. (Discriminator updates go through the strategy and precision plugin
+like any optimizer step, but are not counted as trainer steps; :attr:`discriminator_steps`
+counts them.)
+
+Training noise comes from the module's own random stream, reseeded every batch from the
+run's seed, the process rank and the generator step, so a resumed run draws exactly the
+noise the uninterrupted run would have drawn, and every DDP rank draws different noise.
 
 A variant overrides only what differs: :meth:`discriminator_loss`,
 :meth:`generator_loss`, :meth:`discriminator_penalty`, :meth:`after_discriminator_step`,
@@ -23,12 +28,16 @@ A variant overrides only what differs: :meth:`discriminator_loss`,
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.core.optimizer import do_nothing_closure as _no_closure
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
@@ -42,6 +51,30 @@ def packed_shape(data_shape: Sequence[int], pack: int) -> tuple[int, ...]:
     """The discriminator's input shape under PacGAN packing: the first dimension times ``pack``."""
     data_shape = tuple(data_shape)
     return (pack * data_shape[0], *data_shape[1:])
+
+
+def _check_strategy(strategy: Any) -> None:
+    """Stop a DDP strategy that wraps the whole module without unused-parameter detection:
+    it fails at the first update with "Expected to have finished reduction" otherwise."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from lightning_gans.strategies import GANDDPStrategy
+
+    if isinstance(strategy, DDPStrategy) and not isinstance(strategy, GANDDPStrategy):
+        if not strategy._ddp_kwargs.get("find_unused_parameters", False):
+            raise ConfigurationError(
+                f"{type(strategy).__name__} wraps the generator and discriminator in one DistributedDataParallel "
+                "module, which cannot train a GAN (each update leaves the other network without gradients). "
+                "Use strategy='ddp' (lightning_gans registers its GANDDPStrategy under that name) or "
+                "lightning_gans.GANDDPStrategy(...) with the same arguments."
+            )
+
+
+def _default_seed() -> int:
+    """The run's seed: ``seed_everything``'s (also under the CLI's ``seed_everything``), else
+    torch's initial seed."""
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    return int(seed) if seed is not None else torch.initial_seed()
 
 
 class BaseGAN(L.LightningModule):
@@ -71,8 +104,18 @@ class BaseGAN(L.LightningModule):
         data_shape: shape of one sample; the CLI links it from the datamodule.
         num_classes: number of classes of the data; used by conditional variants.
         check_finite_every_n_batches: stop with :class:`NonFiniteLossError` when a loss is
-            NaN/inf, checked every this many batches (each check is one host sync);
-            0 turns the check off.
+            NaN/inf. Every batch's losses are checked on the device without a host sync; the
+            result is read every this many batches and at the end of each epoch, and the
+            error names the first bad batch. 0 turns the check off.
+        gradient_clip_val: clip both networks' gradients to this norm (or value) before each
+            update; ``None`` does not clip. Under ``16-mixed`` the gradients are unscaled
+            first. (``trainer.gradient_clip_val`` does not apply to manual optimisation.)
+        gradient_clip_algorithm: ``"norm"`` or ``"value"``.
+        channels_last: keep image networks and batches in channels-last memory format
+            (faster convolutions with cuDNN/oneDNN, above all under mixed precision).
+        torch_compile: compile the generator (and the discriminator, unless a gradient
+            penalty needs double backward, which ``torch.compile`` does not support) with
+            ``torch.compile`` when fitting starts.
 
     Optimizers are returned by :meth:`configure_optimizers` in the fixed order
     ``[generator, discriminator]``.
@@ -98,7 +141,11 @@ class BaseGAN(L.LightningModule):
         num_fixed_samples: int = 64,
         data_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
-        check_finite_every_n_batches: int = 1,
+        check_finite_every_n_batches: int = 50,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: Literal["norm", "value"] = "norm",
+        channels_last: bool = False,
+        torch_compile: bool = False,
     ) -> None:
         super().__init__()
         if n_critic < 1:
@@ -109,6 +156,8 @@ class BaseGAN(L.LightningModule):
             raise ConfigurationError("pack > 1 is not supported by conditional variants; use pack=1.")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ConfigurationError(f"ema_decay must lie in (0, 1), e.g. 0.999, or be None; got {ema_decay}.")
+        if gradient_clip_val is not None and gradient_clip_val <= 0:
+            raise ConfigurationError(f"gradient_clip_val must be > 0 or None (no clipping), got {gradient_clip_val}.")
         if self.conditional and not num_classes:
             raise ConfigurationError(
                 f"{type(self).__name__} is conditional and needs num_classes > 0: use a labelled datamodule "
@@ -136,8 +185,20 @@ class BaseGAN(L.LightningModule):
         self._optimizer_factories = (g_optimizer, d_optimizer)
         self._scheduler_factories = (g_scheduler, d_scheduler)
         self.scheduler_interval = scheduler_interval
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = gradient_clip_algorithm
+        self.channels_last = channels_last
+        self.torch_compile = torch_compile
         self.generator_steps = 0
         self.discriminator_steps = 0
+        self.noise_seed: int | None = None  # set when fitting starts; checkpointed
+        self._noise_rng: torch.Generator | None = None
+        self._first_nonfinite: Tensor | None = None  # (generator step, *losses) of the first bad batch
+        self._loss_names: list[str] = []
+        # GANDDPStrategy's DistributedDataParallel wrappers of the two networks (not submodules,
+        # so checkpoints keep plain names); used only inside the training updates.
+        self._distributed: dict[str, nn.Module] = {}
+        self._phase: Literal["generate", "discriminator", "generator"] | None = None
 
         fixed = torch.Generator().manual_seed(0)
         self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, generator=fixed))
@@ -189,14 +250,23 @@ class BaseGAN(L.LightningModule):
 
     def generate(self, z: Tensor, labels: Tensor | None = None, ema: bool = False) -> Tensor:
         """``G(z)`` (``G(z, y)`` for conditional variants); ``ema=True`` uses the EMA copy."""
-        net = self.generator_ema if ema and self.generator_ema is not None else self.generator
+        if ema and self.generator_ema is not None:
+            net = self.generator_ema
+        elif self._phase == "generate":
+            net = self._distributed.get("generator", self.generator)
+        else:
+            net = self.generator
         return net(z) if labels is None else net(z, labels)
 
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """``D(x)`` (``D(x, y)`` for conditional variants), packing samples when ``pack > 1``."""
         if self.pack > 1:
             x = self.pack_samples(x)
-        return self.discriminator(x) if labels is None else self.discriminator(x, labels)
+        if self._phase == "discriminator":  # synchronised only in its own update
+            net = self._distributed.get("discriminator", self.discriminator)
+        else:
+            net = self.discriminator
+        return net(x) if labels is None else net(x, labels)
 
     def pack_samples(self, x: Tensor) -> Tensor:
         """``(B, C, ...) -> (B / pack, pack * C, ...)``: consecutive samples become one input."""
@@ -256,13 +326,16 @@ class BaseGAN(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         real, labels = self.unpack_batch(batch)
+        if self.channels_last and real.dim() == 4:
+            real = real.contiguous(memory_format=torch.channels_last)
         g_opt, d_opt = self.optimizers()
         n = real.shape[0]
+        rng = self._reseed_noise()
 
         for i in range(self.n_critic):
             # Only the last fake batch keeps its graph: the generator update reuses it.
-            with torch.set_grad_enabled(i == self.n_critic - 1):
-                fake = self.generate(self.sample_noise(n), labels)
+            with torch.set_grad_enabled(i == self.n_critic - 1), self._in_phase("generate"):
+                fake = self.generate(self.sample_noise(n, rng), labels)
             if i == 0 and fake.shape != real.shape:
                 raise ConfigurationError(
                     f"The generator makes samples of shape {tuple(fake.shape[1:])} but the data has shape "
@@ -272,7 +345,7 @@ class BaseGAN(L.LightningModule):
 
         g_metrics = self._generator_update(g_opt, fake, labels)
         metrics = {**d_metrics, **g_metrics}
-        self._check_finite(metrics, batch_idx)
+        self._track_finite(metrics, batch_idx)
         self.generator_steps += 1
         if self.scheduler_interval == "batch":
             self._step_schedulers()
@@ -284,7 +357,7 @@ class BaseGAN(L.LightningModule):
     def _discriminator_update(
         self, d_opt: Any, real: Tensor, fake: Tensor, labels: Tensor | None
     ) -> dict[str, Tensor]:
-        with self.toggled_optimizer(d_opt):
+        with self.toggled_optimizer(d_opt), self._in_phase("discriminator"):
             real_out = self.discriminate(real, labels)
             fake_out = self.discriminate(fake, labels)
             loss = self.discriminator_loss(real_out, fake_out)
@@ -292,27 +365,75 @@ class BaseGAN(L.LightningModule):
             total = loss if penalty is None else loss + penalty
             d_opt.zero_grad(set_to_none=True)
             self.manual_backward(total)
-            d_opt.step()
+            # Through the strategy and precision plugin (AMP unscaling, clipping hooks) like
+            # any step, but not counted as a trainer step: global_step counts generator steps.
+            self.trainer.strategy.optimizer_step(d_opt.optimizer, closure=_no_closure)
         self.discriminator_steps += 1
         self.after_discriminator_step()
 
-        metrics = {"d/real": real_out.detach().mean(), "d/fake": fake_out.detach().mean()}
+        metrics = {"d/real": real_out.detach().float().mean(), "d/fake": fake_out.detach().float().mean()}
         if penalty is not None:
             metrics["loss/d_penalty"] = penalty.detach()
         if self.adversarial_loss.estimate is not None:
-            estimate = self.adversarial_loss.estimate(real_out.detach(), fake_out.detach())
+            estimate = self.adversarial_loss.estimate(real_out.detach().float(), fake_out.detach().float())
             metrics[f"divergence/{self.adversarial_loss.estimate_name}"] = estimate
         metrics["loss/d"] = loss.detach()
         return metrics
 
     def _generator_update(self, g_opt: Any, fake: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
-        with self.toggled_optimizer(g_opt):
+        with self.toggled_optimizer(g_opt), self._in_phase("generator"):
             loss = self.generator_loss(self.discriminate(fake, labels))
             g_opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             g_opt.step()
         self.after_generator_step()
         return {"loss/g": loss.detach()}
+
+    @contextmanager
+    def _in_phase(self, phase: Literal["generate", "discriminator", "generator"]) -> Iterator[None]:
+        self._phase = phase
+        try:
+            yield
+        finally:
+            self._phase = None
+
+    # ------------------------------------------------------------------ randomness
+
+    @property
+    def noise_generator(self) -> torch.Generator | None:
+        """The random stream of the current training batch (noise, penalty interpolation):
+        reseeded each batch from :attr:`noise_seed`, the global rank and the generator step."""
+        return self._noise_rng
+
+    def _reseed_noise(self) -> torch.Generator:
+        if self.noise_seed is None:
+            self.noise_seed = _default_seed()
+        if self._noise_rng is None or self._noise_rng.device != self.device:
+            self._noise_rng = torch.Generator(device=self.device)
+        seed = hash((self.noise_seed, self.global_rank, self.generator_steps)) & 0x7FFF_FFFF_FFFF_FFFF
+        return self._noise_rng.manual_seed(seed)
+
+    # ------------------------------------------------------------------ precision, clipping
+
+    def penalty_grad_scale(self) -> Tensor | None:
+        """The loss scale of an active AMP grad scaler (``16-mixed``), else ``None``.
+
+        Penalties that differentiate ``D(x)`` with respect to ``x`` (gradient penalty, R1)
+        scale ``D(x)`` by it before ``autograd.grad`` and unscale the result, so their inner
+        backward does not underflow in float16 (PyTorch's AMP recipe for gradient penalties).
+        """
+        trainer = self._trainer
+        scaler = getattr(trainer.precision_plugin, "scaler", None) if trainer is not None else None
+        if scaler is None or not scaler.is_enabled():
+            return None
+        return scaler.scale(torch.ones((), device=self.device))  # the scale as a tensor: no host sync
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        """Clips gradients; Lightning calls this after AMP has unscaled them."""
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm=self.gradient_clip_algorithm
+            )
 
     def unpack_batch(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         """Split a batch into samples and labels; labels are dropped for unconditional variants."""
@@ -334,21 +455,43 @@ class BaseGAN(L.LightningModule):
             )
         return real, labels
 
-    def _check_finite(self, metrics: dict[str, Tensor], batch_idx: int) -> None:
+    def _track_finite(self, metrics: dict[str, Tensor], batch_idx: int) -> None:
+        """Remember, on the device, the first batch with a non-finite loss; read it every
+        ``check_finite_every_n_batches`` batches (one host sync) and at the end of an epoch."""
         every = self.check_finite_every_n_batches
-        if not every or batch_idx % every:
+        if not every:
             return
-        losses = {k: v for k, v in metrics.items() if k.startswith("loss/")}
-        if bool(torch.stack(list(losses.values())).isfinite().all()):
+        names = ["loss/d", "loss/g", "loss/d_penalty"]
+        zero = torch.zeros_like(metrics["loss/d"])
+        values = [metrics.get(k, zero) for k in names]
+        record = torch.stack([torch.full_like(zero, self.generator_steps), *values]).float()
+        if self._first_nonfinite is None or self._first_nonfinite.shape != record.shape:
+            self._first_nonfinite = torch.full_like(record, float("nan"))
+            self._first_nonfinite[0] = -1
+        first_bad = ~record[1:].isfinite().all() & (self._first_nonfinite[0] < 0)
+        self._first_nonfinite = torch.where(first_bad, record, self._first_nonfinite)
+        self._loss_names = names
+        if (batch_idx + 1) % every == 0:
+            self._raise_if_nonfinite()
+
+    def _raise_if_nonfinite(self) -> None:
+        if self._first_nonfinite is None:
             return
-        bad = ", ".join(f"{k} = {v.item()}" for k, v in losses.items() if not torch.isfinite(v))
+        step, *values = self._first_nonfinite.tolist()
+        if step < 0:
+            return
+        bad = ", ".join(f"{k} = {v}" for k, v in zip(self._loss_names, values) if not math.isfinite(v))
         raise NonFiniteLossError(
-            f"Non-finite loss at epoch {self.current_epoch}, batch {batch_idx} "
-            f"(generator step {self.generator_steps}, global step {self.global_step}): {bad}. "
+            f"Non-finite loss at generator step {int(step)} (epoch {self.current_epoch}): {bad}. "
             "Training stopped so it does not run on NaNs. Try lower learning rates, a gradient penalty "
             "(WGANGP, R1GAN) or spectral normalisation (SNGAN), check that the data is finite and scaled "
             "to [-1, 1], or train in precision 32 if this happened under 16-mixed."
         )
+
+    def on_train_epoch_end(self) -> None:
+        self._raise_if_nonfinite()
+        if self.scheduler_interval == "epoch":
+            self._step_schedulers()
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -359,6 +502,26 @@ class BaseGAN(L.LightningModule):
         torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay)
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buffer.copy_(buffer)
+
+    # ------------------------------------------------------------------ set-up
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit":
+            return
+        _check_strategy(self.trainer.strategy)
+        if self.channels_last:
+            for net in (self.generator, self.discriminator, self.generator_ema):
+                if net is not None:
+                    net.to(memory_format=torch.channels_last)
+        if self.torch_compile:
+            # nn.Module.compile compiles in place: parameter names (and checkpoints) are unchanged.
+            self.generator.compile()
+            if not self._discriminator_needs_double_backward():
+                self.discriminator.compile()
+
+    def _discriminator_needs_double_backward(self) -> bool:
+        overridden = type(self).discriminator_penalty is not BaseGAN.discriminator_penalty
+        return overridden or self.penalty is not None
 
     # ------------------------------------------------------------------ validation
 
@@ -396,14 +559,13 @@ class BaseGAN(L.LightningModule):
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
             scheduler.step()
 
-    def on_train_epoch_end(self) -> None:
-        if self.scheduler_interval == "epoch":
-            self._step_schedulers()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["generator_steps"] = self.generator_steps
         checkpoint["discriminator_steps"] = self.discriminator_steps
+        checkpoint["noise_seed"] = self.noise_seed
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.generator_steps = checkpoint.get("generator_steps", 0)
         self.discriminator_steps = checkpoint.get("discriminator_steps", 0)
+        self.noise_seed = checkpoint.get("noise_seed")

@@ -280,35 +280,58 @@ def get_adversarial_loss(name: str) -> AdversarialLoss:
 # --------------------------------------------------------------------------------------
 
 
-def _input_gradients(critic: Callable[[Tensor], Tensor], inputs: Tensor) -> Tensor:
-    """``d critic(x) / dx`` per sample, with the graph kept so the penalty can be trained."""
+def _input_gradients(
+    critic: Callable[[Tensor], Tensor], inputs: Tensor, grad_scale: Tensor | float | None = None
+) -> Tensor:
+    """``d critic(x) / dx`` per sample, with the graph kept so the penalty can be trained.
+
+    Under 16-bit autocast with a loss scaler, pass the scaler's current scale as
+    ``grad_scale``: the output is scaled before differentiating (so small gradients do not
+    underflow in float16) and the gradients are unscaled after, as in PyTorch's AMP recipe for
+    gradient penalties. Gradients come back in at least float32.
+    """
     inputs = inputs.detach().requires_grad_(True)
-    outputs = critic(inputs)
-    (grads,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
-    return grads.flatten(1)
+    outputs = critic(inputs).sum()
+    if grad_scale is not None:
+        outputs = outputs * grad_scale
+    (grads,) = torch.autograd.grad(outputs, inputs, create_graph=True)
+    grads = grads.flatten(1).to(torch.promote_types(grads.dtype, torch.float32))
+    return grads if grad_scale is None else grads / grad_scale
 
 
 def gradient_penalty(
-    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, target_norm: float = 1.0
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    target_norm: float = 1.0,
+    grad_scale: Tensor | float | None = None,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """WGAN-GP penalty ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` (Gulrajani et al. 2017, Eq. 3).
 
     ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per sample (not per
-    pixel), so ``x_hat`` lies on the straight line between a real and a fake sample.
+    pixel), so ``x_hat`` lies on the straight line between a real and a fake sample. ``eps`` is
+    drawn from ``generator`` when given (the model passes its checkpoint-reproducible stream).
     """
     if real.shape != fake.shape:
-        raise ValueError(f"gradient_penalty needs real and fake of one shape, got {tuple(real.shape)} and {tuple(fake.shape)}.")
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
-    interpolates = torch.lerp(fake.detach(), real.detach(), eps)
-    grads = _input_gradients(critic, interpolates)
+        raise ValueError(
+            f"gradient_penalty needs real and fake of one shape, got {tuple(real.shape)} and {tuple(fake.shape)}."
+        )
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, generator=generator)
+    interpolates = torch.lerp(fake.detach(), real.detach(), eps.to(real.dtype))
+    grads = _input_gradients(critic, interpolates, grad_scale)
     return (grads.norm(2, dim=1) - target_norm).pow(2).mean()
 
 
-def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
+def r1_penalty(
+    critic: Callable[[Tensor], Tensor], real: Tensor, grad_scale: Tensor | float | None = None
+) -> Tensor:
     """R1: ``E_{p_data}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 9, without gamma/2)."""
-    return _input_gradients(critic, real).pow(2).sum(dim=1).mean()
+    return _input_gradients(critic, real, grad_scale).pow(2).sum(dim=1).mean()
 
 
-def r2_penalty(critic: Callable[[Tensor], Tensor], fake: Tensor) -> Tensor:
+def r2_penalty(
+    critic: Callable[[Tensor], Tensor], fake: Tensor, grad_scale: Tensor | float | None = None
+) -> Tensor:
     """R2: ``E_{p_G}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 10, without gamma/2)."""
-    return _input_gradients(critic, fake).pow(2).sum(dim=1).mean()
+    return _input_gradients(critic, fake, grad_scale).pow(2).sum(dim=1).mean()

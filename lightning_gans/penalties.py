@@ -8,8 +8,10 @@ schedule.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import torch
 from torch import Tensor
 
 from lightning_gans.losses import gradient_penalty, r1_penalty, r2_penalty
@@ -39,9 +41,20 @@ class DiscriminatorPenalty:
         # schedule survives a resume.
         if self.weight == 0 or gan.discriminator_steps % self.every:
             return None
-        return self.every * self.weight * self.term(lambda x: gan.discriminate(x, labels), real, fake)
+        critic = lambda x: gan.discriminate(x, labels)  # noqa: E731
+        term = self.term(critic, real, fake, grad_scale=gan.penalty_grad_scale(), generator=gan.noise_generator)
+        return self.every * self.weight * term
 
-    def term(self, critic, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001
+    def term(
+        self,
+        critic: Callable[[Tensor], Tensor],
+        real: Tensor,
+        fake: Tensor,
+        grad_scale: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The unweighted penalty. ``grad_scale`` is the AMP loss scale (16-mixed) to
+        differentiate through; ``generator`` the model's random stream for any sampling."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -54,8 +67,8 @@ class GradientPenalty(DiscriminatorPenalty):
     def __init__(self, weight: float = 10.0, every: int = 1) -> None:
         super().__init__(weight, every)
 
-    def term(self, critic, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001
-        return gradient_penalty(critic, real, fake)
+    def term(self, critic, real, fake, grad_scale=None, generator=None):  # noqa: ANN001, ANN201
+        return gradient_penalty(critic, real, fake, grad_scale=grad_scale, generator=generator)
 
 
 class R1Penalty(DiscriminatorPenalty):
@@ -65,8 +78,8 @@ class R1Penalty(DiscriminatorPenalty):
         super().__init__(gamma / 2, every)
         self.gamma = gamma
 
-    def term(self, critic, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001
-        return r1_penalty(critic, real)
+    def term(self, critic, real, fake, grad_scale=None, generator=None):  # noqa: ANN001, ANN201
+        return r1_penalty(critic, real, grad_scale)
 
     def __repr__(self) -> str:
         return f"R1Penalty(gamma={self.gamma}, every={self.every})"
@@ -75,8 +88,8 @@ class R1Penalty(DiscriminatorPenalty):
 class R2Penalty(R1Penalty):
     """R2: ``gamma / 2 * E_G[||grad D(x)||^2]`` on fake samples (Mescheder et al. 2018, Eq. 10)."""
 
-    def term(self, critic, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001
-        return r2_penalty(critic, fake)
+    def term(self, critic, real, fake, grad_scale=None, generator=None):  # noqa: ANN001, ANN201
+        return r2_penalty(critic, fake, grad_scale)
 
     def __repr__(self) -> str:
         return f"R2Penalty(gamma={self.gamma}, every={self.every})"

@@ -52,8 +52,8 @@ def test_n_critic_discriminator_updates_per_generator_update(n_critic):
     assert len(model.d_updates) == 4 * n_critic == model.discriminator_steps
     # Per batch: n_critic discriminator updates, then one generator update.
     assert model.d_updates == [step for step in range(4) for _ in range(n_critic)]
-    # Lightning's global_step counts every optimizer step.
-    assert t.global_step == 4 * (n_critic + 1)
+    # The trainer counts generator steps only, whatever n_critic is.
+    assert t.global_step == 4
 
 
 def test_the_generator_runs_once_per_update():
@@ -106,8 +106,18 @@ def test_a_nan_loss_stops_training_with_a_clear_error():
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             disc.poison = batch_idx == 3
 
-    with pytest.raises(NonFiniteLossError, match=r"batch 3 \(generator step 3.*loss/d = nan"):
+    # Checked on the device every batch, read at the end of the epoch: names the first bad step.
+    with pytest.raises(NonFiniteLossError, match=r"generator step 3 .*loss/d = nan"):
         trainer(limit_train_batches=6, callbacks=[Poison()]).fit(model, tiny_toy())
+    assert model.generator_steps == 6
+
+    # Read every 2 batches: training stops in the poisoned batch (index 3), before counting it.
+    disc = NaNDiscriminator((2,), 16, 1)  # the first run left NaN weights behind
+    disc.poison = False
+    model = BaseGAN(MLPGenerator(2, (2,), 16, 1), disc, latent_dim=2, check_finite_every_n_batches=2)
+    with pytest.raises(NonFiniteLossError, match=r"generator step 3 .*loss/d = nan"):
+        trainer(limit_train_batches=6, callbacks=[Poison()]).fit(model, tiny_toy())
+    assert model.generator_steps == 3
 
 
 def test_pack_feeds_the_discriminator_m_samples_at_once():
