@@ -318,7 +318,8 @@ def gradient_penalty(
             f"gradient_penalty needs real and fake of one shape, got {tuple(real.shape)} and {tuple(fake.shape)}."
         )
     eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, generator=generator)
-    interpolates = torch.lerp(fake.detach(), real.detach(), eps.to(real.dtype))
+    dtype = torch.promote_types(real.dtype, fake.dtype)  # under autocast fakes may be 16-bit
+    interpolates = torch.lerp(fake.detach().to(dtype), real.detach().to(dtype), eps.to(dtype))
     grads = _input_gradients(critic, interpolates, grad_scale)
     return (grads.norm(2, dim=1) - target_norm).pow(2).mean()
 

@@ -175,13 +175,13 @@ class Pooled(nn.Module):
     def forward(self, images):
         return torch.nn.functional.adaptive_avg_pool2d(images.double() / 255, 4).flatten(1)
 
-devices, root, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+devices, root, out, cache = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 L.seed_everything(0)
 model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
 data = lg.ImageFolderDataModule(root=root, image_size=32, channels=3, batch_size=4, num_workers=0)
 callback = FidelityMetrics(every_n_batches=None, on_validation=True, num_samples=30, batch_size=7,
                            feature_extractor=Pooled(), metrics=("fid", "kid"), kid_subset_size=10, kid_subsets=5,
-                           cache_dir=None)
+                           cache_dir=None if cache == "none" else cache)
 trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False, callbacks=[callback],
                     enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1)
 trainer.validate(model, data)
@@ -200,13 +200,18 @@ def test_two_processes_give_the_same_fid_as_one(image_root, tmp_path):
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     results = {}
-    for devices in (1, 2):
-        out = tmp_path / f"fid_{devices}.json"
-        run = subprocess.run([sys.executable, str(script), str(devices), str(image_root), str(out)],
+    cache = tmp_path / "cache"
+    # One process; two computing the real statistics and caching them; two reading the cache.
+    for name, devices, cache_dir in (("1", 1, "none"), ("2", 2, str(cache)), ("2-cached", 2, str(cache))):
+        out = tmp_path / f"fid_{name}.json"
+        run = subprocess.run([sys.executable, str(script), str(devices), str(image_root), str(out), cache_dir],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-3000:]
-        results[devices] = json.loads(out.read_text())
-    assert results[2]["metrics/fid"] == pytest.approx(results[1]["metrics/fid"], rel=1e-6)
-    assert np.isfinite(results[2]["metrics/kid"])
+        results[name] = json.loads(out.read_text())
+        assert (name != "2-cached") or "loaded from" in run.stdout + run.stderr
+    assert results["2"]["metrics/fid"] == pytest.approx(results["1"]["metrics/fid"], rel=1e-6)
+    assert results["2-cached"]["metrics/fid"] == pytest.approx(results["1"]["metrics/fid"], rel=1e-6)
+    assert results["2-cached"]["metrics/kid"] == pytest.approx(results["2"]["metrics/kid"], rel=1e-6)
+    assert np.isfinite(results["2"]["metrics/kid"])
     # Each rank embedded only its share of the 30 generated images.
-    assert (results[1]["local_fake"], results[2]["local_fake"]) == (30, 15)
+    assert (results["1"]["local_fake"], results["2"]["local_fake"]) == (30, 15)

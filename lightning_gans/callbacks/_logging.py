@@ -29,9 +29,13 @@ def log_metrics(trainer: L.Trainer, metrics: dict[str, float]) -> None:
 
 
 def image_dir(trainer: L.Trainer) -> str:
-    """The folder where images go when no logger takes them: ``<log_dir>/images``."""
+    """The folder where images go when no logger takes them: ``<log_dir>/images``.
+
+    Resolved without ``trainer.log_dir``, which is a collective (a broadcast) and would hang
+    or desynchronise DDP when only rank 0 logs images.
+    """
     logger = trainer.logger
-    root = getattr(logger, "log_dir", None) or trainer.log_dir or trainer.default_root_dir
+    root = getattr(logger, "log_dir", None) or getattr(logger, "save_dir", None) or trainer.default_root_dir
     return os.path.join(root, "images")
 
 

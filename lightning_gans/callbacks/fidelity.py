@@ -340,8 +340,11 @@ class FidelityMetrics(L.Callback):
         dataset = self._real_dataset(trainer)
         num_real = self._num_real(dataset)
         path = self._cache_path(trainer, num_real)
-        if path and os.path.isfile(path):
-            self._load_real(torch.load(path, map_location=device), trainer.global_rank)
+        # Rank 0 decides and tells the others: on several nodes, each node has its own disk.
+        hit = bool(path and os.path.isfile(path)) if trainer.is_global_zero else None
+        if trainer.strategy.broadcast(hit, src=0):
+            state = torch.load(path, map_location=device) if trainer.is_global_zero else None
+            self._load_real(state, trainer, device)
             rank_zero_info(f"[FidelityMetrics] real statistics of {num_real} images loaded from {path}")
         else:
             # A fixed random subset (not the first num_real images, which may be one class).
@@ -367,12 +370,19 @@ class FidelityMetrics(L.Callback):
         for metric in metrics:
             metric.unsync(should_unsync=metric._is_synced)
 
-    def _load_real(self, state: dict[str, Any], rank: int) -> None:
-        # The cache holds all real images' statistics: rank 0 takes them, the other ranks
-        # hold none, so the cross-rank sum (FID) and concatenation (KID) count them once.
-        if self.fid is not None:
-            for name, value in state["fid"].items():
-                setattr(self.fid, name, value if rank == 0 else torch.zeros_like(value))
-        if self.kid is not None:
-            features = state["kid"]
-            self.kid.real_features = [features] if rank == 0 else [features[:0]]
+    def _load_real(self, state: dict[str, Any] | None, trainer: L.Trainer, device: torch.device) -> None:
+        """Cached statistics of all real images go to rank 0 (which alone read the file); the
+        other ranks hold none, so the cross-rank sum (FID) and concatenation (KID) count them
+        once."""
+        kid_layout = None
+        if state is not None:
+            if self.fid is not None:
+                for name, value in state["fid"].items():
+                    setattr(self.fid, name, value)
+            if self.kid is not None:
+                self.kid.real_features = [state["kid"]]
+                kid_layout = (state["kid"].shape[1], state["kid"].dtype)
+        kid_layout = trainer.strategy.broadcast(kid_layout, src=0)
+        if state is None and self.kid is not None:  # an empty share of the right width for the gather
+            width, dtype = kid_layout
+            self.kid.real_features = [torch.empty(0, width, dtype=dtype, device=device)]

@@ -1,0 +1,89 @@
+"""DDP as users type it: two CPU processes (gloo) train variants with ``strategy="ddp"``."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.strategies import DDPStrategy
+
+import lightning_gans as lg
+from lightning_gans.base import _check_strategy
+
+# Run as a script: Lightning's "ddp" launcher starts rank 1 by re-running this file.
+DDP_SCRIPT = """
+import sys
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+import lightning_gans as lg
+
+variant, precision, out = sys.argv[1], sys.argv[2], sys.argv[3]
+
+class RandomImages(L.LightningDataModule):
+    def train_dataloader(self):
+        g = torch.Generator().manual_seed(0)
+        images = torch.rand(64, 1, 28, 28, generator=g) * 2 - 1
+        return DataLoader(TensorDataset(images), batch_size=8, drop_last=True)
+
+L.seed_everything(0)
+cls = getattr(lg, variant)
+model = cls(data_shape=(1, 28, 28), g_channels=8, d_channels=8, ema_decay=0.9)
+initial = {k: v.clone() for k, v in model.state_dict().items()}
+trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", precision=precision, max_steps=3,
+                    logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                    callbacks=[lg.SampleGrid(every_n_batches=2, num_samples=4, nrow=2)],
+                    default_root_dir=out)
+trainer.fit(model, RandomImages())
+state = {k: v for k, v in model.state_dict().items()}
+torch.save({"state": state, "initial": initial, "strategy": type(trainer.strategy).__name__,
+            "generator_steps": model.generator_steps, "global_step": trainer.global_step,
+            "noise": model.sample_noise(2, model.noise_generator)},
+           f"{out}/rank{trainer.global_rank}.pt")
+"""
+
+
+def _run_ddp(tmp_path: Path, variant: str, precision: str) -> list[dict]:
+    script = tmp_path / "train_ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "WANDB_MODE": "disabled"}
+    run = subprocess.run([sys.executable, str(script), variant, precision, str(tmp_path)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
+
+
+@pytest.mark.parametrize(("variant", "precision"), [("DCGAN", "32-true"), ("WGANGP", "bf16-mixed")])
+def test_ddp_keeps_both_ranks_identical(tmp_path, variant, precision):
+    rank0, rank1 = _run_ddp(tmp_path, variant, precision)
+    assert rank0["strategy"] == "GANDDPStrategy"
+    assert rank0["global_step"] == rank0["generator_steps"] == 3
+    # The ranks trained on different shards with different noise...
+    assert not torch.equal(rank0["noise"], rank1["noise"])
+    state0, state1, initial = rank0["state"], rank1["state"], rank0["initial"]
+    # ...and every parameter moved, identically on both ranks (gradients were averaged),
+    # EMA generator included. Checkpoint names stay plain: no "module." prefix.
+    params = [k for k in state0 if "running_" not in k and "num_batches" not in k and k != "fixed_noise"]
+    assert any(k.startswith("generator_ema.") for k in params)
+    assert not any(".module." in k for k in state0)
+    for key in params:
+        assert torch.equal(state0[key], state1[key]), key
+    moved = [k for k in params if k.startswith(("generator.", "discriminator.")) and not torch.equal(state0[k], initial[k])]
+    assert len(moved) > 0.9 * len([k for k in params if k.startswith(("generator.", "discriminator."))])
+
+
+def test_plain_ddp_without_unused_parameter_detection_is_refused_with_the_fix():
+    with pytest.raises(lg.ConfigurationError, match="strategy='ddp'"):
+        _check_strategy(DDPStrategy())
+    _check_strategy(DDPStrategy(find_unused_parameters=True))  # slow, but works
+    _check_strategy(lg.GANDDPStrategy())
+
+
+def test_the_ddp_names_build_the_gan_strategy():
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    for name in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        assert isinstance(StrategyRegistry.get(name), lg.GANDDPStrategy)
+    assert StrategyRegistry.get("ddp_spawn")._start_method == "spawn"
