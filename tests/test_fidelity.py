@@ -92,15 +92,6 @@ class ImageFolder(lg.ImageFolderDataModule):
     pass
 
 
-@pytest.fixture(scope="module")
-def image_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("fidelity_images")
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / f"{i}.png")
-    return root
-
-
 def _fit(callback, root, tmp_path, **trainer_kwargs):
     model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
     data = lg.ImageFolderDataModule(root=str(root), image_size=32, channels=3, batch_size=4, num_workers=0)

@@ -162,8 +162,12 @@ class ImageDataModule(L.LightningDataModule):
         return self._loader(self.dataset("val"), train=False)
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        # A StatefulDataLoader: checkpoints hold its position (and shuffle state), so a run
+        # resumed mid-epoch sees exactly the batches the uninterrupted run would have seen.
+        from torchdata.stateful_dataloader import StatefulDataLoader
+
         # Validation keeps full batches too (packing), unless the set is smaller than one batch.
-        return DataLoader(
+        return StatefulDataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=train,

@@ -100,7 +100,10 @@ class ToyDataModule(L.LightningDataModule):
         self.val_set = TensorDataset(*self.mixture.sample(self.num_val_samples, generator))
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
+        # Stateful: checkpoints hold the loader's position, so resuming mid-epoch is exact.
+        from torchdata.stateful_dataloader import StatefulDataLoader
+
+        return StatefulDataLoader(
             self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers
         )
 

@@ -1,0 +1,92 @@
+"""Exact resume and the generator-step budget."""
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+import lightning_gans as lg
+from lightning_gans.penalties import GradientPenalty
+
+from helpers import tiny_toy
+from test_variants import small
+
+
+def _toy_gan():
+    # Everything that carries state across steps: n_critic > 1, a gradient penalty (random
+    # interpolation), an EMA generator, a per-batch LR scheduler and Adam's moments.
+    return lg.GAN(
+        latent_dim=2, hidden_dim=16, num_layers=2, n_critic=2, penalty=GradientPenalty(1.0), ema_decay=0.9,
+        g_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5),
+        d_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5),
+        scheduler_interval="batch",
+    )
+
+
+def _fit(model, data, root, max_steps, ckpt_path=None, callbacks=()):
+    trainer = L.Trainer(
+        accelerator="cpu", max_steps=max_steps, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=root, callbacks=list(callbacks), num_sanity_val_steps=0, limit_val_batches=0,
+        enable_checkpointing=bool(callbacks),
+    )
+    trainer.fit(model, data, ckpt_path=ckpt_path)
+    return trainer
+
+
+def _assert_same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+@pytest.mark.parametrize("kind", ["toy", "image"])
+def test_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(tmp_path, kind, image_root):
+    """2N steps in one go == N steps, a checkpoint, a fresh process state, N more steps.
+
+    N falls mid-epoch (4 and 6 batches per epoch), so the shuffled data order must resume too.
+    """
+    n = 5
+    if kind == "toy":
+        make_model, make_data = _toy_gan, lambda: tiny_toy(num_samples=256, batch_size=64)
+    else:
+        make_model = lambda: small(lg.WGANGP, ema_decay=0.9, data_shape=(3, 32, 32))  # noqa: E731
+        make_data = lambda: lg.ImageFolderDataModule(root=str(image_root), image_size=32, batch_size=4)  # noqa: E731
+
+    L.seed_everything(0)
+    uninterrupted = make_model()
+    every_n = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=n, save_top_k=-1)
+    _fit(uninterrupted, make_data(), tmp_path, 2 * n, callbacks=[every_n])
+    checkpoint = tmp_path / "ckpt" / f"epoch={n // 4 if kind == 'toy' else 0}-step={n}.ckpt"
+    assert checkpoint.exists(), sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+
+    L.seed_everything(123)  # a new process: other global RNG state, other initial weights
+    resumed = make_model()
+    trainer = _fit(resumed, make_data(), tmp_path, 2 * n, ckpt_path=str(checkpoint))
+    assert trainer.global_step == resumed.generator_steps == 2 * n
+    assert resumed.discriminator_steps == uninterrupted.discriminator_steps
+    _assert_same_state(resumed, uninterrupted)
+    for a, b in zip(trainer.optimizers, (o for o in uninterrupted.trainer.optimizers)):
+        assert str(a.state_dict()) == str(b.state_dict())
+
+
+def test_the_checkpoint_holds_what_resuming_needs(tmp_path):
+    L.seed_everything(0)
+    model = _toy_gan()
+    trainer = _fit(model, tiny_toy(num_samples=256, batch_size=64), tmp_path, 3)
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    ckpt = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert len(ckpt["optimizer_states"]) == 2 and len(ckpt["lr_schedulers"]) == 2
+    assert ckpt["generator_steps"] == 3 and ckpt["discriminator_steps"] == 6 and ckpt["noise_seed"] == 0
+    assert any(k.startswith("generator_ema.") for k in ckpt["state_dict"])
+    assert torch.equal(ckpt["state_dict"]["fixed_noise"], model.fixed_noise)
+    # The data loader's position (mid-epoch resume).
+    assert "state_dict" in str(ckpt["loops"]["fit_loop"]) and ckpt["loops"]["fit_loop"]["state_dict"]
+
+
+@pytest.mark.parametrize("n_critic", [1, 3])
+def test_max_steps_is_a_budget_of_generator_steps(tmp_path, n_critic):
+    model = lg.GAN(latent_dim=2, hidden_dim=8, num_layers=1, n_critic=n_critic)
+    trainer = _fit(model, tiny_toy(num_samples=256, batch_size=64), tmp_path, 7)
+    assert model.generator_steps == trainer.global_step == 7
+    assert model.discriminator_steps == 7 * n_critic
