@@ -15,6 +15,12 @@ IMAGE_CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.yaml") if not 
 NARROW = {"SNGAN": ["--model.init_args.g_channels=16", "--model.init_args.d_channels=16"]}
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """Configs write checkpoints/<name> relative to the working folder: keep it out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def generated_images(tmp_path_factory) -> Path:
     """A folder of 3 classes x 8 random RGB images of 40x40 pixels, in PNG files."""

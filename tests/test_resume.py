@@ -1,5 +1,7 @@
 """Exact resume and the generator-step budget."""
 
+from pathlib import Path
+
 import lightning as L
 import pytest
 import torch
@@ -90,3 +92,44 @@ def test_max_steps_is_a_budget_of_generator_steps(tmp_path, n_critic):
     trainer = _fit(model, tiny_toy(num_samples=256, batch_size=64), tmp_path, 7)
     assert model.generator_steps == trainer.global_step == 7
     assert model.discriminator_steps == 7 * n_critic
+
+
+RESUMABLE_CONFIG = """
+seed_everything: 0
+trainer:
+  accelerator: cpu
+  logger: false
+  enable_progress_bar: false
+  callbacks:
+    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
+      init_args:
+        dirpath: checkpoints/ring
+        every_n_train_steps: 3
+        save_top_k: 0
+        save_last: true
+model:
+  class_path: lightning_gans.GAN
+  init_args:
+    hidden_dim: 16
+    num_layers: 1
+    n_critic: 2
+data:
+  class_path: lightning_gans.ToyDataModule
+  init_args:
+    num_samples: 640
+    batch_size: 64
+"""
+
+
+def test_fit_with_ckpt_path_last_continues_where_the_run_stopped(tmp_path, monkeypatch):
+    from lightning_gans.cli import cli_main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text(RESUMABLE_CONFIG)
+    first = cli_main(["fit", "--config", "config.yaml", "--trainer.max_steps", "6"])
+    assert first.model.generator_steps == 6 and (tmp_path / "checkpoints" / "ring" / "last.ckpt").is_file()
+    # The same command plus --ckpt_path last: a longer budget picks up at generator step 6.
+    second = cli_main(["fit", "--config", "config.yaml", "--trainer.max_steps", "9", "--ckpt_path", "last"])
+    assert Path(second.trainer.ckpt_path).name == "last.ckpt"
+    assert second.model.generator_steps == second.trainer.global_step == 9
+    assert second.model.discriminator_steps == 18
