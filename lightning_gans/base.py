@@ -422,11 +422,15 @@ class BaseGAN(L.LightningModule):
         scale ``D(x)`` by it before ``autograd.grad`` and unscale the result, so their inner
         backward does not underflow in float16 (PyTorch's AMP recipe for gradient penalties).
         """
-        trainer = self._trainer
-        scaler = getattr(trainer.precision_plugin, "scaler", None) if trainer is not None else None
-        if scaler is None or not scaler.is_enabled():
+        scaler = self._grad_scaler()
+        if scaler is None:
             return None
         return scaler.scale(torch.ones((), device=self.device))  # the scale as a tensor: no host sync
+
+    def _grad_scaler(self) -> torch.amp.GradScaler | None:
+        trainer = self._trainer
+        scaler = getattr(trainer.precision_plugin, "scaler", None) if trainer is not None else None
+        return scaler if scaler is not None and scaler.is_enabled() else None
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Clips gradients; Lightning calls this after AMP has unscaled them."""
@@ -463,6 +467,10 @@ class BaseGAN(L.LightningModule):
             return
         names = ["loss/d", "loss/g", "loss/d_penalty"]
         zero = torch.zeros_like(metrics["loss/d"])
+        if self._grad_scaler() is not None:
+            # A float16 loss scaler starts high and backs off: a penalty that overflows on such
+            # a step is expected, and the scaler skips that step. Check only the losses then.
+            names = names[:2]
         values = [metrics.get(k, zero) for k in names]
         record = torch.stack([torch.full_like(zero, self.generator_steps), *values]).float()
         if self._first_nonfinite is None or self._first_nonfinite.shape != record.shape:
