@@ -198,6 +198,22 @@ def test_injected_networks_and_default_optimizer():
     assert isinstance(t.optimizers[0], torch.optim.Adam) and t.optimizers[0].param_groups[0]["betas"] == (0.5, 0.999)
 
 
+def test_metrics_are_logged_only_on_the_steps_that_reach_a_logger(tmp_path):
+    model = tiny_gan()
+    logged = []
+    original = model.log_dict
+    model.log_dict = lambda metrics, **kwargs: (logged.append(model.generator_steps), original(metrics, **kwargs))
+    logger = L.pytorch.loggers.CSVLogger(tmp_path)
+    trainer(limit_train_batches=7, log_every_n_steps=3, logger=logger).fit(model, tiny_toy())
+    # Lightning writes to loggers after batches 3 and 6 (1-based): only those are logged
+    # (self.log costs ~1 ms of CPU per key), and the CSV holds exactly those steps.
+    assert sorted(set(logged)) == [3, 6]
+    rows = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    steps = [int(r.split(",")[header.index("step")]) for r in rows[1:] if r.split(",")[header.index("loss/d")]]
+    assert steps == [2, 5]  # the logger's steps count from 0
+
+
 def test_logged_metrics_include_losses_and_the_jsd_estimate():
     model = tiny_gan()
     t = trainer(limit_train_batches=2, log_every_n_steps=1)

@@ -21,38 +21,42 @@ from torch.utils.data import DataLoader, TensorDataset
 import lightning_gans as lg
 
 variant, precision, out = sys.argv[1], sys.argv[2], sys.argv[3]
+max_steps, ckpt_path, tag = int(sys.argv[4]), sys.argv[5], sys.argv[6]
 
 class RandomImages(L.LightningDataModule):
     def train_dataloader(self):
+        from torchdata.stateful_dataloader import StatefulDataLoader
         g = torch.Generator().manual_seed(0)
         images = torch.rand(64, 1, 28, 28, generator=g) * 2 - 1
-        return DataLoader(TensorDataset(images), batch_size=8, drop_last=True)
+        return StatefulDataLoader(TensorDataset(images), batch_size=8, shuffle=True, drop_last=True)
 
-L.seed_everything(0)
+L.seed_everything(0 if ckpt_path == "none" else 1)  # a resumed run starts from other weights and RNG
 cls = getattr(lg, variant)
 model = cls(data_shape=(1, 28, 28), g_channels=8, d_channels=8, ema_decay=0.9)
 initial = {k: v.clone() for k, v in model.state_dict().items()}
-trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", precision=precision, max_steps=3,
-                    logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                    callbacks=[lg.SampleGrid(every_n_batches=2, num_samples=4, nrow=2)],
+checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=f"{out}/ckpt", every_n_train_steps=2, save_top_k=-1)
+trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", precision=precision, max_steps=max_steps,
+                    logger=False, enable_progress_bar=False, enable_model_summary=False,
+                    callbacks=[lg.SampleGrid(every_n_batches=2, num_samples=4, nrow=2), checkpoints],
                     default_root_dir=out)
-trainer.fit(model, RandomImages())
+trainer.fit(model, RandomImages(), ckpt_path=None if ckpt_path == "none" else ckpt_path)
 state = {k: v for k, v in model.state_dict().items()}
 torch.save({"state": state, "initial": initial, "strategy": type(trainer.strategy).__name__,
             "generator_steps": model.generator_steps, "global_step": trainer.global_step,
             "noise": model.sample_noise(2, model.noise_generator)},
-           f"{out}/rank{trainer.global_rank}.pt")
+           f"{out}/{tag}_rank{trainer.global_rank}.pt")
 """
 
 
-def _run_ddp(tmp_path: Path, variant: str, precision: str) -> list[dict]:
+def _run_ddp(tmp_path: Path, variant: str, precision: str, max_steps: int = 3, ckpt_path: str = "none",
+             tag: str = "run") -> list[dict]:
     script = tmp_path / "train_ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "WANDB_MODE": "disabled"}
-    run = subprocess.run([sys.executable, str(script), variant, precision, str(tmp_path)],
+    run = subprocess.run([sys.executable, str(script), variant, precision, str(tmp_path), str(max_steps), ckpt_path, tag],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-4000:]
-    return [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
+    return [torch.load(tmp_path / f"{tag}_rank{rank}.pt") for rank in (0, 1)]
 
 
 @pytest.mark.parametrize(("variant", "precision"), [("DCGAN", "32-true"), ("WGANGP", "bf16-mixed")])
@@ -72,6 +76,22 @@ def test_ddp_keeps_both_ranks_identical(tmp_path, variant, precision):
         assert torch.equal(state0[key], state1[key]), key
     moved = [k for k in params if k.startswith(("generator.", "discriminator.")) and not torch.equal(state0[k], initial[k])]
     assert len(moved) > 0.9 * len([k for k in params if k.startswith(("generator.", "discriminator."))])
+
+
+def test_a_killed_ddp_bf16_run_resumes_to_the_same_model(tmp_path):
+    """devices=2, strategy="ddp", bf16-mixed: 4 steps in one go == killed after 2, resumed for 2.
+
+    The 8 batches of the epoch are shuffled and split over the ranks; step 2 is mid-epoch."""
+    uninterrupted, _ = _run_ddp(tmp_path, "DCGAN", "bf16-mixed", max_steps=4, tag="full")
+    checkpoint = tmp_path / "ckpt" / "epoch=0-step=2.ckpt"
+    assert checkpoint.exists()
+    resumed, resumed_rank1 = _run_ddp(tmp_path, "DCGAN", "bf16-mixed", max_steps=4, ckpt_path=str(checkpoint),
+                                      tag="resumed")
+    assert resumed["generator_steps"] == 4
+    for key, value in uninterrupted["state"].items():
+        assert torch.equal(resumed["state"][key], value), key
+        if "running_" not in key and "num_batches" not in key:
+            assert torch.equal(resumed_rank1["state"][key], value), key
 
 
 def test_plain_ddp_without_unused_parameter_detection_is_refused_with_the_fix():

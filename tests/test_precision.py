@@ -25,7 +25,7 @@ def _trainer(**kwargs):
 def test_every_variant_trains_under_bf16_mixed(cls):
     model = small(cls)
     before = [p.detach().clone() for p in model.parameters()]
-    trainer = _trainer(precision="bf16-mixed", max_steps=2)
+    trainer = _trainer(precision="bf16-mixed", max_steps=2, log_every_n_steps=1)
     trainer.fit(model, RandomImages())
     assert model.generator_steps == 2
     losses = {k: v for k, v in trainer.callback_metrics.items() if k.startswith("loss/")}

@@ -141,7 +141,7 @@ def test_r1_lazy_schedule_applies_the_penalty_every_k_steps_with_gain_k():
 
 def test_fgan_logs_its_divergence_estimate():
     model = small(lg.FGAN, divergence="pearson")
-    t = trainer(limit_train_batches=2)
+    t = trainer(limit_train_batches=2, log_every_n_steps=1)
     t.fit(model, RandomImages())
     assert "divergence/pearson_estimate" in t.callback_metrics
 

@@ -1,0 +1,163 @@
+"""Training speed of lightning_gans against a plain PyTorch loop doing the same work.
+
+Both train the same DCGAN (32x32, batch 64 by default) from the same initial weights on the
+same in-memory images with the same Adam optimizers and losses: per step one discriminator
+update (real and fake batch) and one generator update that reuses the fake batch. The plain
+loop freezes the discriminator during the generator update as ``toggle_optimizer`` does.
+Timing starts after ``--warmup`` steps (allocator, cuDNN autotuning, compilation).
+
+    python benchmarks/train_speed.py                       # CPU, fp32
+    python benchmarks/train_speed.py --device cuda --precision bf16-mixed --compile --channels-last
+
+Prints steps/s and images/s (generated images per second) for both loops and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from contextlib import nullcontext
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import lightning_gans as lg
+
+
+def make_model(args: argparse.Namespace) -> lg.DCGAN:
+    torch.manual_seed(0)
+    return lg.DCGAN(
+        data_shape=(3, args.image_size, args.image_size), latent_dim=100, g_channels=args.channels,
+        d_channels=args.channels, channels_last=args.channels_last, torch_compile=args.compile,
+        check_finite_every_n_batches=100,
+    )
+
+
+def make_loader(args: argparse.Namespace) -> DataLoader:
+    images = torch.rand(args.batch_size * 16, 3, args.image_size, args.image_size, generator=torch.Generator().manual_seed(0))
+    return DataLoader(TensorDataset(images * 2 - 1), batch_size=args.batch_size, shuffle=True, drop_last=True)
+
+
+class Timer(L.Callback):
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end = warmup, 0.0, 0.0
+
+    def _sync(self, trainer: L.Trainer) -> None:
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step == self.warmup:
+            self._sync(trainer)
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._sync(trainer)
+        self.end = time.perf_counter()
+
+
+def run_lightning(args: argparse.Namespace, extras: bool) -> float:
+    """Seconds for the timed steps through ``Trainer.fit``; ``extras`` adds the progress
+    bar and a CSV logger, as a user's run has."""
+    timer = Timer(args.warmup)
+    trainer = L.Trainer(
+        accelerator=args.device, devices=1, precision=args.precision, max_steps=args.warmup + args.steps,
+        logger=L.pytorch.loggers.CSVLogger(args.log_dir) if extras else False, enable_progress_bar=extras,
+        enable_checkpointing=False, enable_model_summary=False, callbacks=[timer], num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    trainer.fit(make_model(args), make_loader(args))
+    return timer.end - timer.start
+
+
+def run_plain(args: argparse.Namespace) -> float:
+    """The same updates in a hand-written loop."""
+    device = torch.device(args.device)
+    template = make_model(args)
+    generator, discriminator = copy.deepcopy(template.generator).to(device), copy.deepcopy(template.discriminator).to(device)
+    if args.channels_last:
+        generator.to(memory_format=torch.channels_last)
+        discriminator.to(memory_format=torch.channels_last)
+    if args.compile:
+        generator.compile()
+        discriminator.compile()
+    g_opt = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    loss = template.adversarial_loss
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16-mixed" else nullcontext()
+    )
+    step, start = 0, 0.0
+    while True:
+        for (real,) in make_loader(args):
+            if step == args.warmup:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            if step == args.warmup + args.steps:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                return time.perf_counter() - start
+            real = real.to(device, non_blocking=True)
+            if args.channels_last:
+                real = real.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                fake = generator(torch.randn(real.shape[0], 100, device=device))
+                d_loss = loss.discriminator(discriminator(real), discriminator(fake.detach()))
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
+            discriminator.requires_grad_(False)
+            with autocast:
+                g_loss = loss.generator(discriminator(fake))
+            g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_opt.step()
+            discriminator.requires_grad_(True)
+            step += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60, help="timed generator steps")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many alternating runs")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=64, help="DCGAN width (g_channels = d_channels)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed"])
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--log-dir", default="lightning_logs/benchmark")
+    args = parser.parse_args()
+
+    runs = {
+        "plain PyTorch loop": lambda: run_plain(args),
+        "lightning_gans (bare Trainer)": lambda: run_lightning(args, extras=False),
+        "lightning_gans (progress bar, CSV)": lambda: run_lightning(args, extras=True),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeats):  # alternate, so drift (thermal, other load) hits all alike
+        for name, fn in runs.items():
+            seconds[name].append(fn())
+
+    options = [args.device, args.precision] + (["compile"] if args.compile else []) + (
+        ["channels_last"] if args.channels_last else [])
+    print(f"DCGAN {args.image_size}x{args.image_size}, width {args.channels}, batch {args.batch_size}, "
+          f"{args.steps} timed steps, best of {args.repeats}; {', '.join(options)}, {torch.get_num_threads()} threads")
+    print(f"| {'loop':<36} | {'steps/s':>8} | {'images/s':>9} | {'time / plain':>12} |")
+    print(f"| {'-' * 36} | {'-' * 8} | {'-' * 9} | {'-' * 12} |")
+    plain = min(seconds["plain PyTorch loop"])
+    for name, times in seconds.items():
+        best = min(times)
+        print(f"| {name:<36} | {args.steps / best:>8.2f} | {args.steps * args.batch_size / best:>9.0f} | {best / plain:>12.3f} |")
+    overhead = min(seconds["lightning_gans (bare Trainer)"]) / plain - 1
+    print(f"lightning_gans overhead over the plain loop: {100 * overhead:+.1f}%")
+
+
+if __name__ == "__main__":
+    main()
