@@ -24,13 +24,15 @@ variant, precision, out = sys.argv[1], sys.argv[2], sys.argv[3]
 max_steps, ckpt_path, tag = int(sys.argv[4]), sys.argv[5], sys.argv[6]
 
 class RandomImages(L.LightningDataModule):
-    def train_dataloader(self):
-        from torchdata.stateful_dataloader import StatefulDataLoader
+    def train_dataloader(self):  # as lightning_gans' datamodules build theirs
+        from lightning_gans.data._loading import resumable_loader
         g = torch.Generator().manual_seed(0)
         images = torch.rand(64, 1, 28, 28, generator=g) * 2 - 1
-        return StatefulDataLoader(TensorDataset(images), batch_size=8, shuffle=True, drop_last=True)
+        return resumable_loader(self, TensorDataset(images), batch_size=8, shuffle=True, drop_last=True)
 
-L.seed_everything(0 if ckpt_path == "none" else 1)  # a resumed run starts from other weights and RNG
+# The resumed run is the same command: same seed (Lightning's DistributedSampler shuffles with
+# it), but its global RNG is at the start while the killed run's had advanced.
+L.seed_everything(0)
 cls = getattr(lg, variant)
 model = cls(data_shape=(1, 28, 28), g_channels=8, d_channels=8, ema_decay=0.9)
 initial = {k: v.clone() for k, v in model.state_dict().items()}

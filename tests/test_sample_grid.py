@@ -94,7 +94,7 @@ def test_cli_run_sends_the_config_to_wandb(tmp_path: Path, monkeypatch):
     cli_main(["fit", "--config", str(repo / "configs" / "gan_ring.yaml"),
               "--trainer.logger", "lightning.pytorch.loggers.WandbLogger", "--trainer.logger.offline", "true",
               "--trainer.logger.save_dir", str(tmp_path), "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
-              "--trainer.limit_val_batches", "1", "--data.num_samples", "3000", "--model.init_args.hidden_dim", "16"])
+              "--trainer.log_every_n_steps", "1", "--trainer.limit_val_batches", "1", "--data.num_samples", "3000", "--model.init_args.hidden_dim", "16"])
     wandb.finish()
     record = next((tmp_path / "wandb").glob("offline-run-*/run-*.wandb")).read_bytes()
     for key in (b"R1Penalty", b"ToyDataModule", b"loss/d"):  # the saved config and the metrics

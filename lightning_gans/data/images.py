@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from lightning_gans.data._loading import resumable_loader
 from lightning_gans.errors import ConfigurationError, GANError
 
 Split = Literal["train", "val"]
@@ -162,12 +163,9 @@ class ImageDataModule(L.LightningDataModule):
         return self._loader(self.dataset("val"), train=False)
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
-        # A StatefulDataLoader: checkpoints hold its position (and shuffle state), so a run
-        # resumed mid-epoch sees exactly the batches the uninterrupted run would have seen.
-        from torchdata.stateful_dataloader import StatefulDataLoader
-
         # Validation keeps full batches too (packing), unless the set is smaller than one batch.
-        return StatefulDataLoader(
+        return resumable_loader(
+            self,
             dataset,
             batch_size=self.batch_size,
             shuffle=train,

@@ -11,6 +11,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_gans.data._loading import resumable_loader
+
 
 @dataclass(frozen=True)
 class GaussianMixture:
@@ -100,11 +102,8 @@ class ToyDataModule(L.LightningDataModule):
         self.val_set = TensorDataset(*self.mixture.sample(self.num_val_samples, generator))
 
     def train_dataloader(self) -> DataLoader:
-        # Stateful: checkpoints hold the loader's position, so resuming mid-epoch is exact.
-        from torchdata.stateful_dataloader import StatefulDataLoader
-
-        return StatefulDataLoader(
-            self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers
+        return resumable_loader(
+            self, self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers
         )
 
     def val_dataloader(self) -> DataLoader:
