@@ -7,6 +7,7 @@ Every variant, datamodule and callback is importable from here, so a config can 
 from lightning_gans import losses, nets
 from lightning_gans.base import BaseGAN
 from lightning_gans.callbacks import ModeCoverage, SampleGrid
+from lightning_gans.checkpoint import CheckpointError, load_gan
 from lightning_gans.data import (
     CelebADataModule,
     CIFAR10DataModule,
@@ -37,6 +38,7 @@ __all__ = [
     "MNISTDataModule",
     "SampleGrid",
     "CGAN",
+    "CheckpointError",
     "ConfigurationError",
     "DCGAN",
     "FGAN",
@@ -52,5 +54,6 @@ __all__ = [
     "ToyDataModule",
     "WGAN",
     "WGANGP",
+    "load_gan",
     "losses",
 ]

@@ -578,11 +578,19 @@ class BaseGAN(L.LightningModule):
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
             scheduler.step()
 
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["generator_steps"] = self.generator_steps
         checkpoint["discriminator_steps"] = self.discriminator_steps
         checkpoint["noise_seed"] = self.noise_seed
+        # Which class to rebuild: lightning_gans.load_gan reads it. LightningCLI's subclass mode
+        # also stores an "_instantiator" that cannot rebuild a variant (it asks for the networks
+        # the variant builds itself); without it, GAN.load_from_checkpoint(path) just works.
+        checkpoint["lightning_gans_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        hparams = checkpoint.get("hyper_parameters")
+        if isinstance(hparams, dict) and "_instantiator" in hparams:
+            checkpoint["hyper_parameters"] = {
+                k: v for k, v in hparams.items() if k not in ("_instantiator", "_class_path")
+            }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.generator_steps = checkpoint.get("generator_steps", 0)

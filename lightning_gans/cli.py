@@ -1,4 +1,4 @@
-"""``python -m lightning_gans``: LightningCLI with GAN-aware defaults.
+"""``python -m lightning_gans``: LightningCLI with GAN-aware defaults, plus ``generate``.
 
 - subclass mode for model and data, so a config names ``class_path: lightning_gans.GAN``;
 - ``auto_configure_optimizers=False``: a GAN has two optimizers, injected as
@@ -60,9 +60,17 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> GANCLI:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point: errors the library names (NaN loss, bad settings) print as one message."""
+    """Entry point: ``fit``/``validate``/``test``/``predict`` (LightningCLI) and ``generate``
+    (:mod:`lightning_gans.generate`). Errors the library names (NaN loss, bad settings, a
+    missing checkpoint) print as one message."""
+    args = sys.argv[1:] if args is None else list(args)
     try:
-        cli_main(args)
+        if args and args[0] == "generate":
+            from lightning_gans.generate import main as generate_main
+
+            generate_main(args[1:])
+        else:
+            cli_main(args)
     except GANError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

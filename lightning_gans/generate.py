@@ -1,0 +1,217 @@
+"""Sample from a trained GAN: ``python -m lightning_gans generate --ckpt_path PATH ...``.
+
+Images become one PNG per sample plus ``grid.png``; 2-D points (the toy mixtures) become
+``samples.csv`` plus ``scatter.png``; other vectors become ``samples.csv``. Sampling uses
+the EMA generator when the model has one, runs on a GPU when there is one, in batches,
+and the same ``--seed`` draws the same noise on any device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from lightning_gans.base import BaseGAN
+from lightning_gans.checkpoint import load_gan
+from lightning_gans.errors import ConfigurationError
+
+
+@dataclass
+class GeneratedSamples:
+    """What :func:`generate_samples` wrote."""
+
+    output_dir: Path
+    num_samples: int
+    files: list[Path] = field(default_factory=list)
+    preview: Path | None = None  # grid.png or scatter.png
+
+
+def resolve_labels(gan: BaseGAN, num_samples: int, labels: Sequence[int] | None) -> Tensor | None:
+    """One label per sample: ``labels`` repeated in turn, or every class in turn by default."""
+    if not gan.conditional:
+        if labels:
+            raise ConfigurationError(
+                f"{type(gan).__name__} is unconditional, so --labels does not apply; drop it (labels need a "
+                "conditional variant such as CGAN)."
+            )
+        return None
+    classes = list(labels) if labels else list(range(gan.num_classes))
+    bad = [label for label in classes if not 0 <= label < gan.num_classes]
+    if bad:
+        raise ConfigurationError(f"Labels {bad} are not classes of this model: use 0 to {gan.num_classes - 1}.")
+    return torch.tensor(classes, dtype=torch.long).repeat(math.ceil(num_samples / len(classes)))[:num_samples]
+
+
+def iter_samples(
+    gan: BaseGAN,
+    num_samples: int,
+    labels: Tensor | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    use_ema: bool = True,
+) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """Yield ``(samples, labels)`` batches on the CPU. The noise is drawn on the CPU from
+    ``seed``, so any device and batch size sample the same noise (and the same samples, up
+    to floating-point rounding)."""
+    noise = gan.sample_noise(num_samples, torch.Generator().manual_seed(seed)).cpu()
+    for start in range(0, num_samples, batch_size):
+        chunk = slice(start, start + batch_size)
+        batch_labels = None if labels is None else labels[chunk]
+        samples = gan.sample(noise=noise[chunk], labels=batch_labels, use_ema=use_ema)
+        yield samples.float().cpu(), batch_labels
+
+
+def to_uint8_images(images: Tensor) -> Tensor:
+    """``(N, C, H, W)`` in ``[-1, 1]`` -> ``(N, H, W, C)`` uint8, rounding (not truncating)."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def generate_samples(
+    gan: BaseGAN,
+    output_dir: str | os.PathLike,
+    num_samples: int = 64,
+    labels: Sequence[int] | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    use_ema: bool = True,
+    grid_size: int = 64,
+) -> GeneratedSamples:
+    """Write ``num_samples`` samples of ``gan`` to ``output_dir`` (see the module docstring).
+
+    Args:
+        gan: a trained model, e.g. from :func:`lightning_gans.load_gan`.
+        output_dir: created if needed; existing sample files are overwritten.
+        num_samples: how many samples.
+        labels: classes for a conditional model, used in turn; all classes in turn if ``None``.
+        seed: seed of the noise.
+        batch_size: samples per generator call.
+        use_ema: sample from the EMA generator when the model has one.
+        grid_size: how many of the first samples ``grid.png`` shows.
+    """
+    from PIL import Image
+
+    if num_samples < 1:
+        raise ConfigurationError(f"num_samples must be >= 1, got {num_samples}.")
+    if batch_size < 1:
+        raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}.")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    label_tensor = resolve_labels(gan, num_samples, labels)
+    result = GeneratedSamples(output_dir, num_samples)
+    kept: list[Tensor] = []
+    kept_labels: list[Tensor] = []
+    rows: list[list[float]] = []
+    index = 0
+    for samples, batch_labels in iter_samples(gan, num_samples, label_tensor, seed, batch_size, use_ema):
+        if samples.dim() == 4:
+            for image, label in zip(to_uint8_images(samples).numpy(), _labels_or_none(batch_labels, len(samples))):
+                suffix = "" if label is None else f"_class{label}"
+                path = output_dir / f"sample_{index:06d}{suffix}.png"
+                Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+                result.files.append(path)
+                index += 1
+            if sum(len(k) for k in kept) < grid_size:
+                kept.append(samples)
+        else:
+            flat = samples.flatten(1)
+            for point, label in zip(flat.tolist(), _labels_or_none(batch_labels, len(flat))):
+                rows.append(point if label is None else [*point, label])
+            kept.append(flat)
+            if batch_labels is not None:
+                kept_labels.append(batch_labels)
+    if rows:
+        result.files.append(_write_csv(output_dir / "samples.csv", rows, kept[0].shape[1], label_tensor is not None))
+        if kept[0].shape[1] == 2:
+            result.preview = _write_scatter(output_dir / "scatter.png", torch.cat(kept), gan)
+    else:
+        result.preview = _write_grid(output_dir / "grid.png", torch.cat(kept)[:grid_size], gan, label_tensor)
+    return result
+
+
+def _labels_or_none(labels: Tensor | None, n: int) -> list[int | None]:
+    return [None] * n if labels is None else labels.tolist()
+
+
+def _write_csv(path: Path, rows: list[list[float]], dim: int, labelled: bool) -> Path:
+    header = ["x", "y"] if dim == 2 else [f"x{i}" for i in range(dim)]
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header + (["label"] if labelled else []))
+        writer.writerows(rows)
+    return path
+
+
+def _write_grid(path: Path, images: Tensor, gan: BaseGAN, labels: Tensor | None) -> Path:
+    from PIL import Image
+
+    from lightning_gans.callbacks.sample_grid import to_uint8_grid
+
+    # Conditional models cycle through their classes: one column per class.
+    nrow = gan.num_classes if labels is not None and gan.num_classes <= 16 else math.ceil(math.sqrt(len(images)))
+    Image.fromarray(to_uint8_grid(images, nrow=nrow)).save(path)
+    return path
+
+
+def _write_scatter(path: Path, points: Tensor, gan: BaseGAN) -> Path:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 4), dpi=100)
+    ax = fig.add_subplot()
+    ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4)
+    ax.set_aspect("equal")
+    ax.set_title(f"{len(points)} samples of {type(gan).__name__}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="python -m lightning_gans generate",
+        description="Sample from a trained GAN checkpoint: PNG files and grid.png for images, "
+        "samples.csv and scatter.png for 2-D points.",
+    )
+    cli.add_argument("--ckpt_path", required=True, help="a .ckpt file written by `fit` (e.g. .../checkpoints/last.ckpt)")
+    cli.add_argument("--num_samples", type=int, default=64, help="how many samples (default 64)")
+    cli.add_argument("--output_dir", default="samples", help="where to write them (default ./samples)")
+    cli.add_argument("--labels", type=int, nargs="+", help="classes of a conditional model, used in turn (default: all)")
+    cli.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    cli.add_argument("--batch_size", type=int, default=256, help="samples per generator call (default 256)")
+    cli.add_argument("--device", default="auto", help="'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...")
+    cli.add_argument("--no_ema", action="store_true", help="sample from the trained generator, not its EMA copy")
+    return cli
+
+
+def main(args: Sequence[str] | None = None) -> GeneratedSamples:
+    """The ``generate`` subcommand."""
+    options = parser().parse_args(args)
+    device = options.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigurationError(f"--device {device} was asked for, but this machine has no CUDA GPU; use --device cpu.")
+    gan = load_gan(options.ckpt_path, map_location=device)
+    result = generate_samples(
+        gan,
+        options.output_dir,
+        num_samples=options.num_samples,
+        labels=options.labels,
+        seed=options.seed,
+        batch_size=options.batch_size,
+        use_ema=not options.no_ema,
+    )
+    source = "EMA generator" if gan.generator_ema is not None and not options.no_ema else "generator"
+    what = "images" if result.preview is not None and result.preview.name == "grid.png" else "points"
+    print(
+        f"Wrote {result.num_samples} {what} of {type(gan).__name__} ({source}, seed {options.seed}, {device}) "
+        f"to {result.output_dir}" + (f"; preview: {result.preview}" if result.preview else "")
+    )
+    return result
