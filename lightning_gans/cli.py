@@ -63,12 +63,15 @@ def main(args: list[str] | None = None) -> None:
     """Entry point: ``fit``/``validate``/``test``/``predict`` (LightningCLI) and ``generate``
     (:mod:`lightning_gans.generate`). Errors the library names (NaN loss, bad settings, a
     missing checkpoint) print as one message."""
-    args = sys.argv[1:] if args is None else list(args)
+    argv = sys.argv[1:] if args is None else list(args)
     try:
-        if args and args[0] == "generate":
+        if argv[:1] in (["-h"], ["--help"]):
+            print("lightning_gans: fit / validate / test / predict (LightningCLI, below) and generate "
+                  "(sample from a checkpoint: python -m lightning_gans generate --help).\n")
+        if argv[:1] == ["generate"]:
             from lightning_gans.generate import main as generate_main
 
-            generate_main(args[1:])
+            generate_main(argv[1:])
         else:
             cli_main(args)
     except GANError as error:

@@ -82,3 +82,12 @@ def test_library_errors_print_one_message(tmp_path: Path):
     assert result.returncode == 1
     assert "error: A batch of 500 samples cannot be packed in groups of pack=3" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_generate_subcommand_is_listed_and_a_missing_checkpoint_is_one_message(tmp_path: Path):
+    assert "generate" in run_cli("--help", cwd=tmp_path).stdout
+    assert "--num_samples" in run_cli("generate", "--help", cwd=tmp_path).stdout
+    result = run_cli("generate", "--ckpt_path", "nowhere/last.ckpt", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "error: No checkpoint at nowhere/last.ckpt" in result.stderr
+    assert "Traceback" not in result.stderr
