@@ -4,9 +4,9 @@ Every variant, datamodule and callback is importable from here, so a config can 
 ``class_path: lightning_gans.GAN``.
 """
 
-from lightning_gans import losses, nets
+from lightning_gans import losses, metrics, nets
 from lightning_gans.base import BaseGAN
-from lightning_gans.callbacks import ModeCoverage, SampleGrid
+from lightning_gans.callbacks import FidelityMetrics, ModeCoverage, SampleGrid, TwoSampleTest
 from lightning_gans.checkpoint import CheckpointError, load_gan
 from lightning_gans.data import (
     CelebADataModule,
@@ -33,6 +33,7 @@ __all__ = [
     "CelebADataModule",
     "DataError",
     "FashionMNISTDataModule",
+    "FidelityMetrics",
     "ImageDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
@@ -52,8 +53,10 @@ __all__ = [
     "R1GAN",
     "SNGAN",
     "ToyDataModule",
+    "TwoSampleTest",
     "WGAN",
     "WGANGP",
     "load_gan",
     "losses",
+    "metrics",
 ]

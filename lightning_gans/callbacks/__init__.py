@@ -3,5 +3,6 @@
 from lightning_gans.callbacks.fidelity import FidelityMetrics
 from lightning_gans.callbacks.mode_coverage import ModeCoverage
 from lightning_gans.callbacks.sample_grid import SampleGrid
+from lightning_gans.callbacks.two_sample import TwoSampleTest
 
-__all__ = ["FidelityMetrics", "ModeCoverage", "SampleGrid"]
+__all__ = ["FidelityMetrics", "ModeCoverage", "SampleGrid", "TwoSampleTest"]
