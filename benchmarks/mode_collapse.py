@@ -1,0 +1,331 @@
+"""Mode collapse on the 2-D ring and grid: PacGAN's Table 1 (Lin et al. 2018, Sec. 5.1).
+
+Trains each variant on the 2-D ring (8 Gaussians on the unit circle, std 0.01) and the 2-D
+grid (25 Gaussians at {-4,-2,0,2,4}^2, std 0.05) for ``--seeds`` seeds at a fixed budget of
+``--steps`` generator steps, then draws 2,500 samples from each trained generator and
+reports, as mean +- standard error over seeds:
+
+* modes: modes with at least one high-quality sample (within 3 std of its mean);
+* high-quality: fraction of samples within 3 std of their nearest mean;
+* reverse KL: ``KL(p_samples || uniform)`` of the samples' nearest-mode histogram.
+
+PacGAN's own numbers (Table 1, mean over 10 runs) are printed beside ours.
+
+    python benchmarks/mode_collapse.py                                 # the full study
+    python benchmarks/mode_collapse.py --mixtures ring --runs-log ring.jsonl &   # or one process
+    python benchmarks/mode_collapse.py --mixtures grid --runs-log grid.jsonl     # per mixture,
+    python benchmarks/mode_collapse.py --summarise ring.jsonl grid.jsonl        # then one table
+    python benchmarks/mode_collapse.py --quick                         # smoke check (1 seed, 20 steps)
+    python benchmarks/mode_collapse.py --variants gan pacgan4 --mixtures ring --seeds 3 --steps 2000
+    python benchmarks/mode_collapse.py --output mode_collapse.md       # also write the markdown table
+    python benchmarks/mode_collapse.py --runs-log runs.jsonl           # and keep every run's numbers
+
+Variants, all built from the library (``lightning_gans.GAN`` or ``BaseGAN`` with its MLPs),
+all with G and D MLPs of 4 hidden layers x 400 units and a 2-d latent space:
+
+* ``gan``: GAN with the non-saturating loss, PacGAN's baseline;
+* ``pacgan2``, ``pacgan4``: the same GAN with ``pack=2`` / ``pack=4``;
+* ``gan_r1``: GAN + R1 penalty (gamma 0.1), the recipe of ``configs/gan_ring.yaml``;
+* ``lsgan``: ``BaseGAN`` with the least-squares loss (Mao et al. 2017) on the same MLPs;
+* ``wgan_gp``: ``BaseGAN`` with the Wasserstein loss, ``GradientPenalty(10)`` and
+  ``n_critic=5`` (Gulrajani et al. 2017) on the same MLPs (opt in: ``--variants ... wgan_gp``;
+  each step costs ~6x a GAN step).
+
+Protocol and its deviations from PacGAN's (github.com/fjxmlzn/PacGAN,
+``synthetic_data_experiments/2D*_GAN&PacGAN/config.py``):
+
+* same: the mixtures; the non-saturating loss of PacGAN's baseline (its generator minimises
+  ``softplus(-D(G(z)))``); latent dim 2, z ~ N(0, I); one Adam for both networks and every
+  variant, so only the loss / packing / penalty differs (WGAN-GP's usual Adam(1e-4, betas
+  (0, 0.9)) is not used); batch size 100 (D sees 100 inputs per step; for PacGAN-m, G makes
+  m x 100 samples and D sees 100 packed inputs, as in PacGAN); 10 runs per setting; 2,500
+  samples evaluated; 3-std high-quality threshold; fresh training data per seed.
+* step budget and learning rate: PacGAN trains 400 epochs of 100,000 points at batch 100,
+  i.e. 400,000 generator steps, with Adam(1e-4, beta1 0.8). On a CPU this script's default is
+  200x fewer steps (``--steps``, default 2,000) with a 10x larger learning rate, Adam(1e-3,
+  beta1 0.5) (``--lr``, ``--beta1``): at lr 1e-4 and 1,000 steps every variant was still far
+  from the modes (high-quality fractions of 0-5%), which says nothing about collapse. The
+  numbers are therefore short-training numbers, not converged ones; ``--steps 400000 --lr 1e-4
+  --beta1 0.8`` is PacGAN's protocol, for a GPU and a day.
+* networks: PacGAN's generator has BatchNorm in each of its 4 x 400 ReLU layers, its
+  discriminator 3 hidden LinearMaxout layers (200 units, 5 pieces) with N(0, 0.02) init. Here
+  G is the library's MLP (4 x 400 ReLU, no BatchNorm) and D is 4 x 400 LeakyReLU(0.2), both
+  with PyTorch's default init.
+
+Progress (variant, mixture, seed, seconds, result) goes to stderr; the table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import logging
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from lightning_gans import GAN, BaseGAN, ToyDataModule
+from lightning_gans.base import packed_shape
+from lightning_gans.errors import GANError
+from lightning_gans.metrics.mode_coverage import mode_statistics
+from lightning_gans.nets import MLPDiscriminator, MLPGenerator
+from lightning_gans.penalties import GradientPenalty, R1Penalty
+
+MIXTURES = ("ring", "grid")
+NUM_EVAL_SAMPLES = 2_500
+
+# PacGAN, Table 1 (Lin et al. 2018): (modes, high-quality fraction, reverse KL), mean of 10 runs.
+PAPER = {
+    "gan": {"ring": (6.3, 0.982, 0.45), "grid": (17.3, 0.948, 0.70)},
+    "pacgan4": {"ring": (7.8, 0.959, 0.07), "grid": (24.8, 0.936, 0.04)},
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    latent_dim: int = 2
+    hidden_dim: int = 400
+    num_layers: int = 4
+    lr: float = 1e-3
+    beta1: float = 0.5
+
+
+def _adam(settings: Settings) -> Callable:
+    return functools.partial(torch.optim.Adam, lr=settings.lr, betas=(settings.beta1, 0.999))
+
+
+def _gan(settings: Settings, **kwargs) -> BaseGAN:
+    return GAN(
+        data_shape=(2,), latent_dim=settings.latent_dim, hidden_dim=settings.hidden_dim,
+        num_layers=settings.num_layers, loss="non_saturating", g_optimizer=_adam(settings),
+        d_optimizer=_adam(settings), **kwargs,
+    )
+
+
+def _mlp_gan(settings: Settings, loss: str, pack: int = 1, **kwargs) -> BaseGAN:
+    """``BaseGAN`` with GAN's MLPs and any loss by name (``GAN`` takes only minimax/non-saturating)."""
+    return BaseGAN(
+        generator=MLPGenerator(settings.latent_dim, (2,), settings.hidden_dim, settings.num_layers),
+        discriminator=MLPDiscriminator(packed_shape((2,), pack), settings.hidden_dim, settings.num_layers),
+        latent_dim=settings.latent_dim, loss=loss, pack=pack, data_shape=(2,),
+        g_optimizer=_adam(settings), d_optimizer=_adam(settings), **kwargs,
+    )
+
+
+# name -> (label in the table, builder)
+VARIANTS: dict[str, tuple[str, Callable[[Settings], BaseGAN]]] = {
+    "gan": ("GAN", lambda s: _gan(s)),
+    "pacgan2": ("PacGAN2", lambda s: _gan(s, pack=2)),
+    "pacgan4": ("PacGAN4", lambda s: _gan(s, pack=4)),
+    "gan_r1": ("GAN + R1 (gamma 0.1)", lambda s: _gan(s, penalty=R1Penalty(gamma=0.1))),
+    "lsgan": ("LSGAN", lambda s: _mlp_gan(s, "least_squares")),
+    "wgan_gp": ("WGAN-GP (n_critic 5)", lambda s: _mlp_gan(s, "wasserstein", penalty=GradientPenalty(10.0), n_critic=5)),
+}
+DEFAULT_VARIANTS = ("gan", "pacgan4", "gan_r1")
+
+
+@dataclass
+class RunResult:
+    variant: str
+    mixture: str
+    seed: int
+    seconds: float
+    modes: float = math.nan
+    num_modes: int = 0
+    hq_fraction: float = math.nan
+    reverse_kl: float = math.nan
+    error: str | None = None
+
+
+def train_and_evaluate(variant: str, mixture: str, seed: int, steps: int, batch_size: int, settings: Settings) -> RunResult:
+    """One run: ``steps`` generator steps from seed ``seed``, then mode statistics of 2,500 samples."""
+    L.seed_everything(seed, verbose=False)
+    model = VARIANTS[variant][1](settings)
+    # PacGAN's D sees `batch_size` packed inputs per step, so G makes pack x batch_size samples.
+    datamodule = ToyDataModule(name=mixture, batch_size=batch_size * model.pack, seed=seed)
+    trainer = L.Trainer(
+        max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu", devices=1, num_sanity_val_steps=0, limit_val_batches=0,
+    )
+    mixture_ = datamodule.mixture
+    start = time.perf_counter()
+    try:
+        trainer.fit(model, datamodule=datamodule)
+    except GANError as err:  # e.g. NonFiniteLossError: the run diverged
+        return RunResult(variant, mixture, seed, time.perf_counter() - start, num_modes=mixture_.num_modes,
+                         error=type(err).__name__)
+    noise = torch.randn(NUM_EVAL_SAMPLES, settings.latent_dim, generator=torch.Generator().manual_seed(10_000 + seed))
+    samples = model.sample(noise=noise)
+    seconds = time.perf_counter() - start
+    if not torch.isfinite(samples).all():
+        return RunResult(variant, mixture, seed, seconds, num_modes=mixture_.num_modes, error="non-finite samples")
+    stats = mode_statistics(samples, mixture_.means, mixture_.std, threshold=3.0)
+    return RunResult(variant, mixture, seed, seconds, stats.modes, stats.num_modes, stats.hq_fraction, stats.reverse_kl)
+
+
+def _mean_se(values: Sequence[float]) -> tuple[float, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+    return statistics.fmean(values), se
+
+
+def _fmt(mean: float, se: float, percent: bool = False, digits: int = 2) -> str:
+    if math.isnan(mean):
+        return "—"
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+    digits = 1 if percent else digits
+    text = f"{mean * scale:.{digits}f}{unit}"
+    return text if math.isnan(se) else f"{text} ± {se * scale:.{digits}f}{unit}"
+
+
+def summarise(results: Sequence[RunResult], variants: Sequence[str], mixtures: Sequence[str]) -> list[dict]:
+    """One row per variant: for each mixture, (mean, se) of the three metrics and the run counts."""
+    rows = []
+    for variant in variants:
+        row: dict = {"variant": variant, "label": VARIANTS[variant][0]}
+        for mixture in mixtures:
+            runs = [r for r in results if r.variant == variant and r.mixture == mixture]
+            ok = [r for r in runs if r.error is None]
+            row[mixture] = {
+                "modes": _mean_se([r.modes for r in ok]),
+                "hq_fraction": _mean_se([r.hq_fraction for r in ok]),
+                "reverse_kl": _mean_se([r.reverse_kl for r in ok]),
+                "runs": len(runs),
+                "failed": len(runs) - len(ok),
+                "num_modes": runs[0].num_modes if runs else 0,
+            }
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows: Sequence[dict], mixtures: Sequence[str]) -> str:
+    """Our rows (mean ± standard error) with PacGAN's Table 1 rows, one column group per mixture."""
+    header = ["variant"]
+    for mixture in mixtures:
+        header += [f"{mixture}: modes", f"{mixture}: high-quality", f"{mixture}: reverse KL"]
+    header.append("runs (failed)")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["label"]]
+        runs = []
+        for mixture in mixtures:
+            m = row[mixture]
+            cells += [_fmt(*m["modes"], digits=1), _fmt(*m["hq_fraction"], percent=True), _fmt(*m["reverse_kl"])]
+            runs.append(f"{m['runs']}" + (f" ({m['failed']})" if m["failed"] else ""))
+        cells.append(" / ".join(runs))
+        lines.append("| " + " | ".join(cells) + " |")
+        paper = PAPER.get(row["variant"])
+        if paper:
+            cells = [f"*{row['label']}, PacGAN Table 1*"]
+            for mixture in mixtures:
+                modes, hq, kl = paper[mixture]
+                cells += [f"*{modes:.1f}*", f"*{hq * 100:.1f}%*", f"*{kl:.2f}*"]
+            cells.append("*10*")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mixtures", nargs="+", choices=MIXTURES, default=list(MIXTURES))
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(DEFAULT_VARIANTS))
+    parser.add_argument("--seeds", type=int, default=10, help="runs per (variant, mixture), seeds 0..N-1")
+    parser.add_argument("--steps", type=int, default=2_000, help="generator steps per run (PacGAN: 400,000)")
+    parser.add_argument("--batch-size", type=int, default=100, help="PacGAN: 100")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of G and D (PacGAN: 1e-4)")
+    parser.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of G and D (PacGAN: 0.8)")
+    parser.add_argument("--output", type=Path, help="also write the markdown table to this file")
+    parser.add_argument("--runs-log", type=Path, help="append each run's result to this JSON-lines file as it ends")
+    parser.add_argument("--summarise", nargs="+", type=Path, metavar="RUNS_LOG",
+                        help="train nothing: print the table of the runs in these --runs-log files")
+    parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 20 steps")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.steps = 1, 20
+    if args.batch_size < 1 or args.steps < 1 or args.seeds < 1:
+        parser.error("--batch-size, --steps and --seeds must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    """Run the study; print progress to stderr and the table to stdout; return the table."""
+    args = parse_args(argv)
+    threads = torch.get_num_threads()
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [logger.level for logger in loggers]
+    torch.set_num_threads(args.threads)
+    for logger in loggers:  # "GPU available", tips, "max_steps reached"
+        logger.setLevel(logging.WARNING)
+    try:
+        return _run_study(args)
+    finally:  # leave the process as it was (tests call main in-process)
+        torch.set_num_threads(threads)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _load_runs(paths: Sequence[Path]) -> list[RunResult]:
+    return [RunResult(**json.loads(line)) for path in paths for line in path.read_text().splitlines() if line.strip()]
+
+
+def _run_study(args: argparse.Namespace) -> str:
+    settings = Settings(lr=args.lr, beta1=args.beta1)
+    if args.summarise:  # tables of earlier runs (e.g. one process per mixture)
+        results = _load_runs(args.summarise)
+        seeds = sorted({r.seed for r in results})
+        variants = [v for v in VARIANTS if any(r.variant == v for r in results)]
+        mixtures = [m for m in MIXTURES if any(r.mixture == m for r in results)]
+        table = markdown_table(summarise(results, variants, mixtures), mixtures)
+        text = f"{table}\n\nMean ± standard error over {len(seeds)} seed(s), from {len(results)} runs.\n"
+        print(text)
+        if args.output is not None:
+            args.output.write_text(text)
+        return text
+    results: list[RunResult] = []
+    total = len(args.variants) * len(args.mixtures) * args.seeds
+    study_start = time.perf_counter()
+    for seed in range(args.seeds):  # seeds outermost: an interrupted study still covers every variant
+        for mixture in args.mixtures:
+            for variant in args.variants:
+                result = train_and_evaluate(variant, mixture, seed, args.steps, args.batch_size, settings)
+                results.append(result)
+                if args.runs_log is not None:
+                    with args.runs_log.open("a") as log:
+                        log.write(json.dumps(dataclasses.asdict(result)) + "\n")
+                outcome = (
+                    f"FAILED ({result.error})" if result.error else
+                    f"modes {result.modes}/{result.num_modes}  hq {result.hq_fraction:.3f}  rKL {result.reverse_kl:.3f}"
+                )
+                print(
+                    f"[{len(results)}/{total}] {variant:8s} {mixture:4s} seed {seed}: {result.seconds:6.1f} s  {outcome}",
+                    file=sys.stderr, flush=True,
+                )
+    wall = time.perf_counter() - study_start
+    table = markdown_table(summarise(results, args.variants, args.mixtures), args.mixtures)
+    caption = (
+        f"Mean ± standard error over {args.seeds} seed(s); {args.steps:,} generator steps, batch {args.batch_size}, "
+        f"Adam(lr {args.lr:g}, beta1 {args.beta1:g}), latent dim 2, G and D 4 x 400 MLPs; {NUM_EVAL_SAMPLES:,} samples "
+        f"evaluated, high quality = within 3 std. Italic rows: PacGAN's Table 1 (400,000 steps). Wall time {wall / 60:.1f} min."
+    )
+    text = f"{table}\n\n{caption}\n"
+    print(text)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Smoke test of benchmarks/mode_collapse.py (PacGAN's Table 1 study): a few steps, one seed."""
+
+import importlib.util
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_collapse.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("mode_collapse_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the script loads
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def _number(cell: str) -> float:
+    """The mean of a 'mean ± se' cell, as a fraction for percentages."""
+    match = re.match(r"\*?(-?[\d.]+)(%?)", cell.strip())
+    assert match, f"not a number: {cell!r}"
+    value = float(match.group(1))
+    return value / 100 if match.group(2) else value
+
+
+def test_quick_study_table(study, tmp_path, capsys):
+    output = tmp_path / "table.md"
+    text = study.main(
+        ["--quick", "--steps", "15", "--mixtures", "ring", "grid", "--variants", "gan", "pacgan4",
+         "--output", str(output)]
+    )
+    assert output.read_text() == text
+    assert text in capsys.readouterr().out
+
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header == [
+        "variant", "ring: modes", "ring: high-quality", "ring: reverse KL",
+        "grid: modes", "grid: high-quality", "grid: reverse KL", "runs (failed)",
+    ]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert len(cells) == len(header)
+        rows[cells[0]] = cells
+    # our two variants and PacGAN's Table 1 rows for them
+    assert set(rows) == {"GAN", "PacGAN4", "*GAN, PacGAN Table 1*", "*PacGAN4, PacGAN Table 1*"}
+    assert rows["*PacGAN4, PacGAN Table 1*"][1:4] == ["*7.8*", "*95.9%*", "*0.07*"]
+
+    for label in ("GAN", "PacGAN4"):
+        cells = rows[label]
+        assert cells[-1] == "1 / 1"  # one run per mixture, none failed
+        for offset, num_modes in ((1, 8), (4, 25)):
+            modes, hq, kl = (_number(c) for c in cells[offset:offset + 3])
+            assert 0 <= modes <= num_modes
+            assert 0.0 <= hq <= 1.0
+            assert 0.0 <= kl <= math.log(num_modes) + 0.01  # table rounds to 2 decimals
+
+
+def test_summary_statistics(study):
+    """Mean ± standard error over seeds, failed runs counted but left out of the means."""
+    runs = [
+        study.RunResult("gan", "ring", seed, 1.0, modes, 8, hq, kl)
+        for seed, (modes, hq, kl) in enumerate([(6, 0.9, 0.5), (8, 1.0, 0.1)])
+    ] + [study.RunResult("gan", "ring", 2, 1.0, num_modes=8, error="NonFiniteLossError")]
+    (row,) = study.summarise(runs, ["gan"], ["ring"])
+    assert row["ring"]["modes"] == pytest.approx((7.0, 1.0))
+    assert row["ring"]["runs"] == 3 and row["ring"]["failed"] == 1
+    table = study.markdown_table([row], ["ring"])
+    assert "| GAN | 7.0 ± 1.0 | 95.0% ± 5.0% | 0.30 ± 0.20 | 3 (1) |" in table
+
+
+def test_summarise_merges_runs_logs_of_separate_processes(study, tmp_path):
+    def run(mixture, seed, modes, num_modes):
+        return study.RunResult("gan", mixture, seed, 1.0, modes, num_modes, 0.5, 0.1)
+
+    import dataclasses
+    import json
+
+    for mixture, num_modes in (("ring", 8), ("grid", 25)):
+        lines = [json.dumps(dataclasses.asdict(run(mixture, seed, modes, num_modes))) for seed, modes in ((0, 6), (1, 8))]
+        (tmp_path / f"{mixture}.jsonl").write_text("\n".join(lines) + "\n")
+    text = study.main(["--summarise", str(tmp_path / "ring.jsonl"), str(tmp_path / "grid.jsonl"),
+                       "--output", str(tmp_path / "t.md")])
+    gan_row = next(line for line in text.splitlines() if line.startswith("| GAN |"))
+    assert "7.0 ± 1.0" in gan_row and "2 / 2" in gan_row  # mean and standard error of 6 and 8
+    assert (tmp_path / "t.md").read_text() == text
