@@ -67,6 +67,19 @@ def test_conditional_grids_have_one_class_per_column(tmp_path: Path):
     assert grid.shape == (2 * 28 + 3 * 2, 10 * 28 + 11 * 2, 3)  # 20 samples in rows of 10 classes
 
 
+def _wandb_record(run_dir: Path, keys: tuple[bytes, ...], timeout_s: float = 60.0) -> bytes:
+    """The offline run's protobuf records (keys appear verbatim). W&B's service process may
+    still be writing them after ``wandb.finish()`` returns on a busy machine: wait for them."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        record = b"".join(path.read_bytes() for path in run_dir.glob("run-*.wandb"))
+        if all(key in record for key in keys) or time.monotonic() > deadline:
+            return record
+        time.sleep(0.5)
+
+
 def test_wandb_offline_run_holds_metrics_and_images(tmp_path: Path, monkeypatch):
     import wandb
 
@@ -78,7 +91,7 @@ def test_wandb_offline_run_holds_metrics_and_images(tmp_path: Path, monkeypatch)
     run_dir = Path(glob.glob(str(tmp_path / "wandb" / "offline-run-*"))[0])
     images = list((run_dir / "files" / "media" / "images").rglob("*.png"))
     assert len(images) >= 2
-    record = next(run_dir.glob("run-*.wandb")).read_bytes()  # protobuf records: keys appear verbatim
+    record = _wandb_record(run_dir, (b"loss/d", b"loss/g", b"samples/fixed_noise"))
     for key in (b"loss/d", b"loss/g", b"samples/fixed_noise"):
         assert key in record, key
 
@@ -96,6 +109,7 @@ def test_cli_run_sends_the_config_to_wandb(tmp_path: Path, monkeypatch):
               "--trainer.logger.save_dir", str(tmp_path), "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
               "--trainer.log_every_n_steps", "1", "--trainer.limit_val_batches", "1", "--data.num_samples", "3000", "--model.init_args.hidden_dim", "16"])
     wandb.finish()
-    record = next((tmp_path / "wandb").glob("offline-run-*/run-*.wandb")).read_bytes()
+    run_dir = next((tmp_path / "wandb").glob("offline-run-*"))
+    record = _wandb_record(run_dir, (b"R1Penalty", b"ToyDataModule", b"loss/d"))
     for key in (b"R1Penalty", b"ToyDataModule", b"loss/d"):  # the saved config and the metrics
         assert key in record, key
