@@ -87,6 +87,8 @@ def load_gan(
             ``generator=``/``discriminator=`` of a :class:`BaseGAN` built from networks
             (those are not hyperparameters and cannot be saved as such).
 
+    A checkpoint is a pickle: load only checkpoints you trust.
+
     Example::
 
         gan = lightning_gans.load_gan("lightning_logs/gan_ring/version_0/checkpoints/last.ckpt")
