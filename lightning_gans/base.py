@@ -122,6 +122,9 @@ class BaseGAN(L.LightningModule):
     """
 
     conditional: ClassVar[bool] = False
+    generator_sees_real: ClassVar[bool] = False
+    """Whether :meth:`generator_loss` also gets the discriminator's outputs on the real batch
+    (relativistic losses need them); costs one more discriminator forward per generator update."""
 
     def __init__(
         self,
@@ -213,8 +216,13 @@ class BaseGAN(L.LightningModule):
         """The discriminator's adversarial loss (to minimise) from its outputs."""
         return self.adversarial_loss.discriminator(real_outputs, fake_outputs)
 
-    def generator_loss(self, fake_outputs: Tensor) -> Tensor:
-        """The generator's adversarial loss (to minimise) from the discriminator's outputs."""
+    def generator_loss(self, fake_outputs: Tensor, real_outputs: Tensor | None = None) -> Tensor:
+        """The generator's adversarial loss (to minimise) from the discriminator's outputs.
+
+        ``real_outputs`` (``D`` on the batch's real samples, without gradient) is passed only
+        when the class sets :attr:`generator_sees_real`; otherwise the call is
+        ``generator_loss(fake_outputs)``.
+        """
         return self.adversarial_loss.generator(fake_outputs)
 
     def discriminator_penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor | None:
@@ -343,7 +351,7 @@ class BaseGAN(L.LightningModule):
                 )
             d_metrics = self._discriminator_update(d_opt, real, fake.detach(), labels)
 
-        g_metrics = self._generator_update(g_opt, fake, labels)
+        g_metrics = self._generator_update(g_opt, fake, labels, real)
         metrics = {**d_metrics, **g_metrics}
         self._track_finite(metrics, batch_idx)
         self.generator_steps += 1
@@ -391,9 +399,15 @@ class BaseGAN(L.LightningModule):
         metrics["loss/d"] = loss.detach()
         return metrics
 
-    def _generator_update(self, g_opt: Any, fake: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
+    def _generator_update(self, g_opt: Any, fake: Tensor, labels: Tensor | None, real: Tensor) -> dict[str, Tensor]:
         with self.toggled_optimizer(g_opt), self._in_phase("generator"):
-            loss = self.generator_loss(self.discriminate(fake, labels))
+            fake_out = self.discriminate(fake, labels)
+            if self.generator_sees_real:
+                with torch.no_grad():
+                    real_out = self.discriminate(real, labels)
+                loss = self.generator_loss(fake_out, real_out)
+            else:
+                loss = self.generator_loss(fake_out)
             g_opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             g_opt.step()

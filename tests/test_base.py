@@ -223,3 +223,41 @@ def test_logged_metrics_include_losses_and_the_jsd_estimate():
     # (V + log 4) / 2 with V = -loss/d, from the same discriminator outputs.
     estimate, loss_d = float(t.callback_metrics["divergence/jsd_estimate"]), float(t.callback_metrics["loss/d"])
     assert estimate == pytest.approx((math.log(4) - loss_d) / 2, abs=1e-6)
+
+
+def test_generator_loss_gets_the_real_outputs_only_when_a_variant_asks():
+    from lightning_gans import GAN
+
+    class SeesReal(GAN):
+        generator_sees_real = True
+
+        def generator_loss(self, fake_out, real_out):
+            self.seen.append((fake_out.requires_grad, real_out.requires_grad, real_out.detach().clone()))
+            return super().generator_loss(fake_out)
+
+        def after_discriminator_step(self):
+            super().after_discriminator_step()
+            with torch.no_grad():  # what D, just updated, says of the same real batch
+                self.expected_real_out = self.discriminator(self.current_real)
+
+        def training_step(self, batch, batch_idx):
+            self.current_real = batch[0]
+            return super().training_step(batch, batch_idx)
+
+    class OneArgument(GAN):  # a variant that overrides the one-argument hook keeps working
+        def generator_loss(self, fake_out):
+            self.calls += 1
+            return super().generator_loss(fake_out)
+
+    model = SeesReal(hidden_dim=16, num_layers=1)
+    model.seen = []
+    trainer(limit_train_batches=2).fit(model, tiny_toy())
+    assert len(model.seen) == 2
+    fake_grad, real_grad, real_out = model.seen[-1]
+    assert fake_grad and not real_grad  # G's loss differentiates through D(G(z)) only
+    torch.testing.assert_close(real_out, model.expected_real_out)  # D after its update, on the batch's reals
+
+    plain = OneArgument(hidden_dim=16, num_layers=1)
+    plain.calls = 0
+    trainer(limit_train_batches=2).fit(plain, tiny_toy())
+    assert plain.calls == 2
