@@ -106,9 +106,7 @@ def generate_samples(
     output_dir.mkdir(parents=True, exist_ok=True)
     label_tensor = resolve_labels(gan, num_samples, labels)
     result = GeneratedSamples(output_dir, num_samples)
-    kept: list[Tensor] = []
-    kept_labels: list[Tensor] = []
-    rows: list[list[float]] = []
+    kept: list[Tensor] = []  # images for the grid, or every point
     index = 0
     for samples, batch_labels in iter_samples(gan, num_samples, label_tensor, seed, batch_size, use_ema):
         if samples.dim() == 4:
@@ -121,16 +119,12 @@ def generate_samples(
             if sum(len(k) for k in kept) < grid_size:
                 kept.append(samples)
         else:
-            flat = samples.flatten(1)
-            for point, label in zip(flat.tolist(), _labels_or_none(batch_labels, len(flat))):
-                rows.append(point if label is None else [*point, label])
-            kept.append(flat)
-            if batch_labels is not None:
-                kept_labels.append(batch_labels)
-    if rows:
-        result.files.append(_write_csv(output_dir / "samples.csv", rows, kept[0].shape[1], label_tensor is not None))
-        if kept[0].shape[1] == 2:
-            result.preview = _write_scatter(output_dir / "scatter.png", torch.cat(kept), gan)
+            kept.append(samples.flatten(1))
+    if kept[0].dim() == 2:
+        points = torch.cat(kept)
+        result.files.append(_write_csv(output_dir / "samples.csv", points, label_tensor))
+        if points.shape[1] == 2:
+            result.preview = _write_scatter(output_dir / "scatter.png", points, gan)
     else:
         result.preview = _write_grid(output_dir / "grid.png", torch.cat(kept)[:grid_size], gan, label_tensor)
     return result
@@ -140,11 +134,15 @@ def _labels_or_none(labels: Tensor | None, n: int) -> list[int | None]:
     return [None] * n if labels is None else labels.tolist()
 
 
-def _write_csv(path: Path, rows: list[list[float]], dim: int, labelled: bool) -> Path:
+def _write_csv(path: Path, points: Tensor, labels: Tensor | None) -> Path:
+    dim = points.shape[1]
     header = ["x", "y"] if dim == 2 else [f"x{i}" for i in range(dim)]
+    rows = points.tolist()
+    if labels is not None:
+        rows = [[*row, label] for row, label in zip(rows, labels.tolist())]
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(header + (["label"] if labelled else []))
+        writer.writerow(header + (["label"] if labels is not None else []))
         writer.writerows(rows)
     return path
 

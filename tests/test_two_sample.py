@@ -224,7 +224,7 @@ class _Stub:
     def sample_noise(self, n, generator=None):
         return torch.randn(n, 2, generator=generator)
 
-    def sample(self, noise, labels=None):
+    def sample(self, noise, labels=None, use_ema=True):  # BaseGAN.sample's signature
         return noise + self.shift
 
 

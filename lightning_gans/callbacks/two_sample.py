@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from lightning_gans.callbacks._logging import log_metrics
 from lightning_gans.errors import ConfigurationError
+from lightning_gans.generate import iter_samples, resolve_labels
 from lightning_gans.metrics.two_sample import (
     C2STResult,
     MMDResult,
@@ -185,13 +186,11 @@ class TwoSampleTest(L.Callback):
         return torch.cat(outputs)
 
     def _generated(self, pl_module: Any) -> Tensor:
-        noise = pl_module.sample_noise(self.num_samples, torch.Generator().manual_seed(self.seed))
-        labels = torch.arange(self.num_samples) % pl_module.num_classes if getattr(pl_module, "conditional", False) else None
-        chunks = []
-        for start in range(0, self.num_samples, self.batch_size):
-            stop = min(start + self.batch_size, self.num_samples)
-            chunks.append(pl_module.sample(noise=noise[start:stop], labels=None if labels is None else labels[start:stop]))
-        return torch.cat(chunks)
+        """``num_samples`` samples from the seed's noise, in batches (every class in turn for
+        conditional models), as ``python -m lightning_gans generate`` draws them."""
+        labels = resolve_labels(pl_module, self.num_samples, None)
+        batches = iter_samples(pl_module, self.num_samples, labels, seed=self.seed, batch_size=self.batch_size)
+        return torch.cat([samples for samples, _ in batches])
 
     # ------------------------------------------------------------------ real samples
 
