@@ -70,11 +70,29 @@ def _check_strategy(strategy: Any) -> None:
             )
 
 
+def _package_version() -> str:
+    from lightning_gans import __version__
+
+    return __version__
+
+
 def _default_seed() -> int:
     """The run's seed: ``seed_everything``'s (also under the CLI's ``seed_everything``), else
     torch's initial seed."""
     seed = os.environ.get("PL_GLOBAL_SEED")
     return int(seed) if seed is not None else torch.initial_seed()
+
+
+def _all_finite(*modules: nn.Module | None) -> bool:
+    """Whether every parameter and floating-point buffer of ``modules`` is finite (one host sync)."""
+    tensors = [
+        t.detach().isfinite().all()
+        for module in modules
+        if module is not None
+        for t in (*module.parameters(), *module.buffers())
+        if t.is_floating_point() and t.numel()
+    ]
+    return not tensors or bool(torch.stack(tensors).all())
 
 
 class BaseGAN(L.LightningModule):
@@ -593,18 +611,21 @@ class BaseGAN(L.LightningModule):
             scheduler.step()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Never write non-finite weights: a NaN loss that the periodic check has not read yet
+        # stops training here, before the file (e.g. last.ckpt) is replaced.
+        self._raise_if_nonfinite()
+        if not _all_finite(self.generator, self.discriminator, self.generator_ema):
+            raise NonFiniteLossError(
+                f"Non-finite weights at generator step {self.generator_steps}: the checkpoint was not written, so "
+                "the last good one is kept. Try lower learning rates, a gradient penalty (WGANGP, R1GAN) or "
+                "spectral normalisation (SNGAN), and resume from the last checkpoint with --ckpt_path."
+            )
         checkpoint["generator_steps"] = self.generator_steps
         checkpoint["discriminator_steps"] = self.discriminator_steps
         checkpoint["noise_seed"] = self.noise_seed
-        # Which class to rebuild: lightning_gans.load_gan reads it. LightningCLI's subclass mode
-        # also stores an "_instantiator" that cannot rebuild a variant (it asks for the networks
-        # the variant builds itself); without it, GAN.load_from_checkpoint(path) just works.
+        # Which class to rebuild: lightning_gans.load_gan reads it (a Trainer in Python stores no class path).
         checkpoint["lightning_gans_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
-        hparams = checkpoint.get("hyper_parameters")
-        if isinstance(hparams, dict) and "_instantiator" in hparams:
-            checkpoint["hyper_parameters"] = {
-                k: v for k, v in hparams.items() if k not in ("_instantiator", "_class_path")
-            }
+        checkpoint["lightning_gans_version"] = _package_version()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.generator_steps = checkpoint.get("generator_steps", 0)

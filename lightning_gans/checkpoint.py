@@ -49,6 +49,16 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     return checkpoint
 
 
+def _version_note(checkpoint: dict[str, Any]) -> str:
+    """Which lightning_gans version wrote the checkpoint, when it is not this one."""
+    from lightning_gans import __version__
+
+    written = checkpoint.get("lightning_gans_version")
+    if written == __version__:
+        return ""
+    return f"; it was written by lightning_gans {written or 'before 0.1.0'}, this is {__version__}"
+
+
 def checkpoint_class(checkpoint: dict[str, Any]) -> type[BaseGAN]:
     """The :class:`BaseGAN` subclass a checkpoint was written by."""
     hparams = checkpoint.get("hyper_parameters") or {}
@@ -102,20 +112,19 @@ def load_gan(
     hparams.update(overrides)
     try:
         model = cls(**hparams)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise CheckpointError(
-            f"Cannot rebuild {cls.__name__} from the checkpoint's hyperparameters ({error}). A BaseGAN built from "
-            "networks needs them again: load_gan(path, generator=..., discriminator=...); a renamed argument "
-            "needs load_gan(path, new_name=...)."
+            f"Cannot rebuild {cls.__name__} from the checkpoint's hyperparameters ({error}){_version_note(checkpoint)}. "
+            "A BaseGAN built from networks needs them again: load_gan(path, generator=..., discriminator=...); a "
+            "renamed argument needs load_gan(path, new_name=...)."
         ) from None
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
-        first_lines = "\n".join(str(error).splitlines()[:4])
+        first_line = str(error).splitlines()[1 if len(str(error).splitlines()) > 1 else 0].strip()
         raise CheckpointError(
-            f"The checkpoint's weights do not fit {cls.__name__} as built from its hyperparameters: {first_lines}\n"
-            "Was it written by another version of the model, or with networks of another size? Load it with the "
-            "code and arguments that wrote it."
+            f"The checkpoint's weights do not fit {cls.__name__} as built from its hyperparameters "
+            f"({first_line}){_version_note(checkpoint)}. Load it with the code and arguments that wrote it."
         ) from None
     model.on_load_checkpoint(checkpoint)
     if isinstance(map_location, (str, torch.device)):

@@ -6,42 +6,170 @@
   would replace them with one optimizer over all parameters);
 - the datamodule's ``data_shape`` and ``num_classes`` are linked into the model, so a
   config does not repeat them;
-- the saved ``config.yaml`` is overwritten on a second run into the same folder.
+- one folder per run (:mod:`lightning_gans.runs`): ``<save_dir>/<name>/version_N`` holds the
+  run's ``config.yaml``, ``checkpoints/`` and logs; ``--ckpt_path last`` resumes the newest
+  run of the config in its own folder, ``--ckpt_path PATH`` starts a new folder from PATH;
+- errors a user can fix print as one line (``error: ...``), not a traceback.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
+import os
+import secrets
+import string
 import sys
+from pathlib import Path
+from typing import Any
 
 import lightning as L
+from jsonargparse import Namespace
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
+from lightning_gans import _compat
 from lightning_gans.base import BaseGAN
 from lightning_gans.errors import GANError
+from lightning_gans.runs import RUN_DIR_ENV, RunPlan, keep_csv_rows_before, plan_run
 
 
 class SaveConfigToLogger(SaveConfigCallback):
-    """Writes ``config.yaml`` to the log folder (overwriting on re-runs) and also hands the
-    whole resolved config to the logger as hyperparameters, so a W&B run shows it."""
+    """Writes ``config.yaml`` to the run folder and also hands the whole resolved config to
+    the logger as hyperparameters, so a W&B run shows it."""
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if trainer.logger is not None:
             config = self.parser.dump(self.config, skip_none=False, format="json")
-            import json
-
             trainer.logger.log_hyperparams({"config": json.loads(config)})
+
+
+def _import(class_path: str) -> Any:
+    module, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def _is(class_path: Any, base: type) -> bool:
+    cls = _import(class_path) if isinstance(class_path, str) else None
+    return isinstance(cls, type) and issubclass(cls, base)
 
 
 class GANCLI(LightningCLI):
     """The LightningCLI of ``lightning_gans``."""
 
+    run_plan: RunPlan | None = None
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.data_shape", "model.init_args.data_shape", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
+    # ------------------------------------------------------------------ one folder per run
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand != "fit":
+            return
+        config = self.config["fit"]
+        trainer = config.trainer
+        if trainer.fast_dev_run:  # Lightning turns loggers and checkpoints off: nothing to place
+            return
+        loggers = self._logger_configs(trainer)
+        save_dir, name = self._run_root(loggers, trainer, config)
+        plan = plan_run(Path(save_dir) / name, config.ckpt_path, rank_zero_only.rank == 0)
+        config.ckpt_path = plan.ckpt_path
+        info = plan.read_info()
+        for logger in loggers:
+            init_args = logger.init_args
+            if _is(logger.class_path, (CSVLogger, TensorBoardLogger)):
+                init_args.save_dir, init_args.name, init_args.version = save_dir, name, plan.run_dir.name
+            elif _is(logger.class_path, WandbLogger):
+                init_args.save_dir = str(plan.run_dir)
+                if plan.resumed_in_place and info.get("wandb_id") and not init_args.get("id"):
+                    init_args.id, init_args.resume = info["wandb_id"], "allow"
+                if not init_args.get("id"):  # chosen here so that run.json records it for a resume
+                    init_args.id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+                if rank_zero_only.rank == 0:
+                    plan.write_info(wandb_id=init_args.id)
+        if not loggers:
+            trainer.default_root_dir = str(plan.run_dir)
+        if plan.resumed_in_place and (plan.run_dir / "config.yaml").exists():
+            self.save_config_kwargs["config_filename"] = f"config-resumed-step{plan.resumed_step}.yaml"
+        self.run_plan = plan
+
+    @staticmethod
+    def _logger_configs(trainer: Namespace) -> list[Namespace]:
+        """The logger entries of the config; Lightning's default logger (``logger: true``)
+        is spelled out as the TensorBoardLogger it would build, so it gets a run folder too."""
+        logger = trainer.logger
+        if logger is None or logger is True:
+            trainer.logger = logger = Namespace(
+                class_path="lightning.pytorch.loggers.TensorBoardLogger",
+                init_args=Namespace(save_dir=trainer.default_root_dir or ".", name="lightning_logs"),
+            )
+        if logger is False:
+            return []
+        entries = logger if isinstance(logger, list) else [logger]
+        for entry in entries:
+            if not isinstance(entry, Namespace) or "class_path" not in entry:
+                return []  # an instantiated logger object: the user placed it
+            if entry.get("init_args") is None:
+                entry.init_args = Namespace()
+        return entries
+
+    @staticmethod
+    def _run_root(loggers: list[Namespace], trainer: Namespace, config: Namespace) -> tuple[str, str]:
+        """``(save_dir, name)`` of the config's runs: from its first logger, else the trainer's
+        ``default_root_dir`` and the config file's name."""
+        config_files = [Path(str(p)) for p in (config.get("config") or []) if p]
+        default_name = config_files[0].stem if config_files else "run"
+        if loggers:
+            init_args = loggers[0].init_args
+            save_dir = init_args.get("save_dir") or trainer.default_root_dir or "."
+            if _is(loggers[0].class_path, WandbLogger):
+                save_dir = save_dir if save_dir not in (".", "./") else "lightning_logs"
+            return str(save_dir), str(init_args.get("name") or default_name)
+        return str(Path(trainer.default_root_dir or ".") / "lightning_logs"), default_name
+
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        if self.run_plan is None:
+            return
+        for callback in self.trainer.checkpoint_callbacks:
+            if getattr(callback, "dirpath", True) is None:
+                callback.dirpath = str(self.run_plan.checkpoint_dir)
+
     def before_fit(self) -> None:
-        rank_zero_info(f"lightning_gans: logs, config and checkpoints go to {self.trainer.log_dir}")
+        plan = self.run_plan
+        if plan is None:
+            return
+        if rank_zero_only.rank == 0:
+            os.environ[RUN_DIR_ENV] = str(plan.run_dir)  # for the processes a DDP launcher starts
+            if plan.resumed_in_place and plan.resumed_step is not None:
+                for logger in self.trainer.loggers:
+                    if isinstance(logger, CSVLogger):
+                        self._continue_csv(logger, plan.resumed_step)
+        rank_zero_info(f"lightning_gans: run folder {plan.run_dir} (config, checkpoints/, logs)")
+        if plan.ckpt_path is not None:
+            how = "resuming this run" if plan.resumed_in_place else "starting a new run"
+            rank_zero_info(
+                f"lightning_gans: {how} from {plan.ckpt_path}: generator step {plan.resumed_step}, "
+                f"continuing at epoch {plan.resumed_epoch}"
+            )
+
+    def after_fit(self) -> None:
+        os.environ.pop(RUN_DIR_ENV, None)
+
+    @staticmethod
+    def _continue_csv(logger: CSVLogger, step: int) -> None:
+        """Keep the rows an interrupted run logged before ``step`` in ``metrics.csv`` (Lightning's
+        CSVLogger deletes the file when it opens an existing folder)."""
+        header, rows = keep_csv_rows_before(Path(logger.log_dir) / "metrics.csv", step)
+        _compat.csv_logger_continue(logger, header, rows)
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> GANCLI:
@@ -61,8 +189,8 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> GANCLI:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point: ``fit``/``validate``/``test``/``predict`` (LightningCLI) and ``generate``
-    (:mod:`lightning_gans.generate`). Errors the library names (NaN loss, bad settings, a
-    missing checkpoint) print as one message."""
+    (:mod:`lightning_gans.generate`). Errors a user can fix (NaN loss, bad settings, a missing
+    checkpoint, a device that is not there) print as one line, exit code 1."""
     argv = sys.argv[1:] if args is None else list(args)
     try:
         if argv[:1] in (["-h"], ["--help"]):
@@ -74,6 +202,7 @@ def main(args: list[str] | None = None) -> None:
             generate_main(argv[1:])
         else:
             cli_main(args)
-    except GANError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (GANError, MisconfigurationException) as error:
+        message = " ".join(str(error).split())
+        print(f"error: {message}", file=sys.stderr)
         raise SystemExit(1) from None

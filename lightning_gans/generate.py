@@ -22,6 +22,7 @@ from torch import Tensor
 from lightning_gans.base import BaseGAN
 from lightning_gans.checkpoint import load_gan
 from lightning_gans.errors import ConfigurationError
+from lightning_gans.progress import Progress
 
 
 @dataclass
@@ -83,18 +84,24 @@ def generate_samples(
     batch_size: int = 256,
     use_ema: bool = True,
     grid_size: int = 64,
+    overwrite: bool = False,
+    progress: bool = False,
 ) -> GeneratedSamples:
     """Write ``num_samples`` samples of ``gan`` to ``output_dir`` (see the module docstring).
 
     Args:
         gan: a trained model, e.g. from :func:`lightning_gans.load_gan`.
-        output_dir: created if needed; existing sample files are overwritten.
+        output_dir: created if needed; it must be empty (or not exist) unless ``overwrite``.
         num_samples: how many samples.
         labels: classes for a conditional model, used in turn; all classes in turn if ``None``.
         seed: seed of the noise.
         batch_size: samples per generator call.
         use_ema: sample from the EMA generator when the model has one.
         grid_size: how many of the first samples ``grid.png`` shows.
+        overwrite: write into a non-empty ``output_dir``, first deleting the files an earlier
+            ``generate`` wrote there (``sample_*.png``, ``grid.png``, ``samples.csv``,
+            ``scatter.png``), so the folder never mixes two runs' samples.
+        progress: print progress (counts, time left) for long runs.
     """
     from PIL import Image
 
@@ -103,12 +110,14 @@ def generate_samples(
     if batch_size < 1:
         raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}.")
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_output_dir(output_dir, overwrite)
     label_tensor = resolve_labels(gan, num_samples, labels)
     result = GeneratedSamples(output_dir, num_samples)
     kept: list[Tensor] = []  # images for the grid, or every point
     index = 0
+    counter = Progress(num_samples, f"[generate] {type(gan).__name__}", unit="samples", enabled=progress)
     for samples, batch_labels in iter_samples(gan, num_samples, label_tensor, seed, batch_size, use_ema):
+        counter.update(len(samples))
         if samples.dim() == 4:
             for image, label in zip(to_uint8_images(samples).numpy(), _labels_or_none(batch_labels, len(samples))):
                 suffix = "" if label is None else f"_class{label}"
@@ -120,14 +129,55 @@ def generate_samples(
                 kept.append(samples)
         else:
             kept.append(samples.flatten(1))
+    counter.close()
     if kept[0].dim() == 2:
         points = torch.cat(kept)
         result.files.append(_write_csv(output_dir / "samples.csv", points, label_tensor))
         if points.shape[1] == 2:
             result.preview = _write_scatter(output_dir / "scatter.png", points, gan)
     else:
-        result.preview = _write_grid(output_dir / "grid.png", torch.cat(kept)[:grid_size], gan, label_tensor)
+        classes = None if label_tensor is None else (len(labels) if labels else gan.num_classes)
+        result.preview = _write_grid(output_dir / "grid.png", torch.cat(kept)[:grid_size], classes)
     return result
+
+
+_OUTPUT_FILES = ("sample_*.png", "grid.png", "samples.csv", "scatter.png")
+
+
+def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigurationError(f"--output_dir {output_dir} is a file; pass a folder.")
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        if not overwrite:
+            raise ConfigurationError(
+                f"--output_dir {output_dir} is not empty; choose a new folder, or pass --overwrite to replace the "
+                "samples an earlier generate wrote there."
+            )
+        for pattern in _OUTPUT_FILES:
+            for old in output_dir.glob(pattern):
+                old.unlink()
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _resolve_device(device: str) -> str:
+    """``auto`` -> a GPU when there is one; an explicit device must exist on this machine."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ConfigurationError(f"--device {device!r} is not a device; use auto, cpu, cuda or cuda:N.") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigurationError(f"--device {device} was asked for, but this machine has no CUDA GPU; use --device cpu.")
+        if parsed.index is not None and parsed.index >= count:
+            raise ConfigurationError(
+                f"--device {device} does not exist: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}."
+            )
+    elif parsed.type != "cpu":
+        raise ConfigurationError(f"--device {device} is not supported; use auto, cpu, cuda or cuda:N.")
+    return device
 
 
 def _labels_or_none(labels: Tensor | None, n: int) -> list[int | None]:
@@ -147,13 +197,14 @@ def _write_csv(path: Path, points: Tensor, labels: Tensor | None) -> Path:
     return path
 
 
-def _write_grid(path: Path, images: Tensor, gan: BaseGAN, labels: Tensor | None) -> Path:
+def _write_grid(path: Path, images: Tensor, classes: int | None) -> Path:
+    """A grid of ``images``; samples of a conditional model cycle through ``classes`` labels
+    (``--labels``, else every class), so each column shows one class."""
     from PIL import Image
 
     from lightning_gans.callbacks.sample_grid import to_uint8_grid
 
-    # Conditional models cycle through their classes: one column per class.
-    nrow = gan.num_classes if labels is not None and gan.num_classes <= 16 else math.ceil(math.sqrt(len(images)))
+    nrow = classes if classes is not None and classes <= 16 else math.ceil(math.sqrt(len(images)))
     Image.fromarray(to_uint8_grid(images, nrow=nrow)).save(path)
     return path
 
@@ -185,17 +236,16 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--batch_size", type=int, default=256, help="samples per generator call (default 256)")
     cli.add_argument("--device", default="auto", help="'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...")
     cli.add_argument("--no_ema", action="store_true", help="sample from the trained generator, not its EMA copy")
+    cli.add_argument(
+        "--overwrite", action="store_true", help="replace the samples in a non-empty --output_dir (refused otherwise)"
+    )
     return cli
 
 
 def main(args: Sequence[str] | None = None) -> GeneratedSamples:
     """The ``generate`` subcommand."""
     options = parser().parse_args(args)
-    device = options.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigurationError(f"--device {device} was asked for, but this machine has no CUDA GPU; use --device cpu.")
+    device = _resolve_device(options.device)
     gan = load_gan(options.ckpt_path, map_location=device)
     result = generate_samples(
         gan,
@@ -205,6 +255,8 @@ def main(args: Sequence[str] | None = None) -> GeneratedSamples:
         seed=options.seed,
         batch_size=options.batch_size,
         use_ema=not options.no_ema,
+        overwrite=options.overwrite,
+        progress=True,
     )
     source = "EMA generator" if gan.generator_ema is not None and not options.no_ema else "generator"
     what = "images" if result.preview is not None and result.preview.name == "grid.png" else "points"

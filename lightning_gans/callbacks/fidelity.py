@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 from torchmetrics.image.inception import InceptionScore
@@ -23,6 +23,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from lightning_gans.callbacks._logging import log_metrics
 from lightning_gans.errors import ConfigurationError, GANError
+from lightning_gans.progress import Progress
 
 INCEPTION_NAME = "inception-v3-compat"
 
@@ -104,26 +105,32 @@ def _shard(n: int, rank: int, world: int) -> range:
 
 
 class FidelityMetrics(L.Callback):
-    """Every ``every_n_batches`` generator steps (and/or after validation), compute FID,
+    """At every validation (and/or every ``every_n_batches`` generator steps), compute FID,
     Inception Score and KID of ``num_samples`` generated images against ``num_real`` real
     images of the datamodule's ``real_split``; log ``metrics/fid``, ``metrics/is``,
     ``metrics/is_std``, ``metrics/kid``, ``metrics/kid_std``.
 
-    ``ModelCheckpoint(monitor="metrics/fid", mode="min")`` then keeps the best generator.
+    By default it evaluates when Lightning validates, so the trainer's
+    ``val_check_interval`` (with ``check_val_every_n_epoch: null``, in generator steps) sets
+    the cadence and ``ModelCheckpoint(monitor="metrics/fid", mode="min")``, which saves after
+    each validation, keeps the best generator: the metric exists whenever it is checked.
     Samples come from the EMA generator when there is one, in eval mode without gradients.
     Real statistics are computed once, reused at every evaluation, and cached on disk under
-    ``cache_dir``, keyed by dataset, split, count, image size and feature extractor.
+    ``cache_dir``, keyed by dataset, split, count, image size, feature extractor and the
+    real files' names, sizes and modification times (so changed images are embedded again);
+    an unreadable cache file is recomputed. Long passes print progress with the time left.
 
     Several processes: every rank generates and embeds its share of the (deterministic)
     noise and real images, the metric states are synchronised, and ``compute()`` runs on
     every rank, so the numbers equal a one-process run on the same images.
 
     Args:
-        every_n_batches: evaluation cadence in batches (= generator steps); ``None`` for
-            none during training.
-        on_validation: also evaluate after every validation loop.
-        num_samples: generated images per evaluation (50,000 for published numbers).
-        num_real: real images (default: all of ``real_split``).
+        every_n_batches: also evaluate every this many batches (= generator steps); ``None``
+            (default) evaluates only at validation.
+        on_validation: evaluate at the end of every validation loop (not the sanity check).
+        num_samples: generated images per evaluation (50,000 for published numbers). On a
+            CPU, InceptionV3 embeds about 9 images/s: 10,000 take about 20 minutes.
+        num_real: real images, a fixed random subset of ``real_split`` (``None``: all of it).
         real_split: ``"train"`` or ``"val"`` split of the datamodule (``dataset(split)``).
         batch_size: images per forward pass of the generator and the feature extractor.
         metrics: which of ``"fid"``, ``"is"``, ``"kid"`` to compute.
@@ -141,10 +148,10 @@ class FidelityMetrics(L.Callback):
 
     def __init__(
         self,
-        every_n_batches: int | None = 5000,
-        on_validation: bool = False,
+        every_n_batches: int | None = None,
+        on_validation: bool = True,
         num_samples: int = 10_000,
-        num_real: int | None = None,
+        num_real: int | None = 10_000,
         real_split: Literal["train", "val"] = "train",
         batch_size: int = 100,
         metrics: Sequence[str] = ("fid", "is", "kid"),
@@ -161,6 +168,16 @@ class FidelityMetrics(L.Callback):
             raise ConfigurationError(f"metrics must be a non-empty subset of fid, is, kid; got {list(metrics)}.")
         if feature_extractor is not None and feature_extractor_weights_path is not None:
             raise ConfigurationError("Pass either feature_extractor or feature_extractor_weights_path, not both.")
+        if every_n_batches is not None and every_n_batches < 1:
+            raise ConfigurationError(f"every_n_batches must be >= 1 or None (only at validation), got {every_n_batches}.")
+        if not every_n_batches and not on_validation:
+            raise ConfigurationError("FidelityMetrics would never evaluate: set on_validation=True or every_n_batches.")
+        if num_samples < 2 or (num_real is not None and num_real < 2):
+            raise ConfigurationError(
+                f"num_samples and num_real must be >= 2 images (FID needs a covariance), got {num_samples} and {num_real}."
+            )
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}.")
         self.every_n_batches = every_n_batches
         self.on_validation = on_validation
         self.num_samples = num_samples
@@ -214,23 +231,55 @@ class FidelityMetrics(L.Callback):
         }
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if trainer.logger is not None and stage == "fit":
+        if stage != "fit":
+            return
+        self._check_monitors(trainer)
+        if trainer.logger is not None:
             trainer.logger.log_hyperparams(self.protocol(trainer))
+        when = []
+        if self.on_validation:
+            when.append("at every validation")
+        if self.every_n_batches:
+            when.append(f"every {self.every_n_batches} generator steps")
+        num_real = self._num_real(self._real_dataset(trainer))
+        rank_zero_info(
+            f"[FidelityMetrics] {', '.join(self.metric_names)} {' and '.join(when)}: {self.num_samples} generated "
+            f"against {num_real} real images ({self.real_split} split; embedded once, then cached)"
+        )
+
+    def _check_monitors(self, trainer: L.Trainer) -> None:
+        """A checkpoint that monitors one of these metrics after validation needs it to exist then."""
+        ours = {"metrics/fid", "metrics/is", "metrics/is_std", "metrics/kid", "metrics/kid_std"}
+        for callback in trainer.checkpoint_callbacks:
+            monitor = getattr(callback, "monitor", None)
+            if monitor in ours and not self.on_validation:
+                raise ConfigurationError(
+                    f"ModelCheckpoint(monitor={monitor!r}) checks its metric after every validation, but "
+                    "FidelityMetrics(on_validation=False) does not compute it then; set on_validation: true "
+                    "(and the cadence with trainer.val_check_interval)."
+                )
 
     # ------------------------------------------------------------------ cadence
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.every_n_batches and pl_module.generator_steps % self.every_n_batches == 0:
-            self.evaluate(trainer, pl_module)
+            log_metrics(trainer, self.evaluate(trainer, pl_module))
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         if self.on_validation and not trainer.sanity_checking:
-            self.evaluate(trainer, pl_module)
+            # Logged through the module, so ModelCheckpoint(monitor=...) sees it at this validation.
+            pl_module.log_dict(self.evaluate(trainer, pl_module), on_step=False, on_epoch=True)
 
     # ------------------------------------------------------------------ evaluation
 
     def evaluate(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
-        """Compute and log the metrics. A collective: every rank must call it."""
+        """Compute the metrics (and print them); a collective: every rank must call it."""
+        # Validation runs under inference mode; the metric states must stay ordinary tensors,
+        # since they are updated again at later evaluations.
+        with torch.inference_mode(False), torch.no_grad():
+            return self._evaluate(trainer, pl_module)
+
+    def _evaluate(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
         device = pl_module.device
         if self.fid is None and self.inception_score is None and self.kid is None:
             # Built at the first evaluation, so a run that never evaluates never loads Inception.
@@ -239,8 +288,12 @@ class FidelityMetrics(L.Callback):
             self._prepare_real(trainer, device)
         for metric in self._fake_metrics():
             metric.reset()  # keeps the real statistics (reset_real_features=False)
-        for images in self._generated(trainer, pl_module):
-            self._update(images, real=False)
+        share = len(_shard(self.num_samples, trainer.global_rank, trainer.world_size))
+        description = f"[FidelityMetrics] step {pl_module.generator_steps}: generated images"
+        with Progress(share, description, enabled=trainer.is_global_zero) as progress:
+            for images in self._generated(trainer, pl_module):
+                self._update(images, real=False)
+                progress.update(len(images))
         results: dict[str, float] = {}
         self._flush_fid()
         if self.fid is not None:
@@ -253,7 +306,6 @@ class FidelityMetrics(L.Callback):
             results["metrics/kid"], results["metrics/kid_std"] = float(mean), float(std)
         if self._shared is not None:
             self._shared.clear()
-        log_metrics(trainer, results)
         self.last = results
         rank_zero_info(
             f"[FidelityMetrics] step {pl_module.generator_steps}: "
@@ -324,9 +376,36 @@ class FidelityMetrics(L.Callback):
         else:
             extractor = f"inception:{self.weights_path or 'torch-fidelity'}:antialias={self.antialias}"
         key = "|".join(
-            [self._dataset_id(trainer), self.real_split, str(num_real), extractor, ",".join(sorted(self.metric_names))]
+            [
+                self._dataset_id(trainer),
+                self._files_fingerprint(trainer),
+                self.real_split,
+                str(num_real),
+                extractor,
+                ",".join(sorted(self.metric_names)),
+            ]
         )
         return os.path.join(self.cache_dir, hashlib.sha1(key.encode()).hexdigest() + ".pt")
+
+    @staticmethod
+    def _files_fingerprint(trainer: L.Trainer) -> str:
+        """A hash of the names, sizes and modification times of the files under the
+        datamodule's folder (``root`` or ``data_dir``): a changed image changes the cache key."""
+        dm = trainer.datamodule
+        where = getattr(dm, "root", None) or getattr(dm, "data_dir", None)
+        if not where or not os.path.isdir(str(where)):
+            return "no-folder"
+        digest = hashlib.sha1()
+        for folder, subfolders, files in os.walk(str(where)):
+            subfolders.sort()
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue
+                digest.update(f"{os.path.relpath(path, str(where))}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
 
     def _real_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {}
@@ -340,24 +419,42 @@ class FidelityMetrics(L.Callback):
         dataset = self._real_dataset(trainer)
         num_real = self._num_real(dataset)
         path = self._cache_path(trainer, num_real)
-        # Rank 0 decides and tells the others: on several nodes, each node has its own disk.
-        hit = bool(path and os.path.isfile(path)) if trainer.is_global_zero else None
-        if trainer.strategy.broadcast(hit, src=0):
-            state = torch.load(path, map_location=device) if trainer.is_global_zero else None
+        # Rank 0 reads the cache and tells the others: on several nodes, each has its own disk.
+        state = self._read_cache(path) if trainer.is_global_zero and path else None
+        if trainer.strategy.broadcast(state is not None, src=0):
             self._load_real(state, trainer, device)
             rank_zero_info(f"[FidelityMetrics] real statistics of {num_real} images loaded from {path}")
         else:
             # A fixed random subset (not the first num_real images, which may be one class).
             chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(self.seed))[:num_real]
             indices = _shard(num_real, trainer.global_rank, trainer.world_size)
-            for start in range(indices.start, indices.stop, self.batch_size):
-                stop = min(start + self.batch_size, indices.stop)
-                images = torch.stack([dataset[int(i)][0] for i in chosen[start:stop]]).to(device)
-                self._update(images, real=True)
+            description = f"[FidelityMetrics] real images ({self.real_split} split, once; cached)"
+            with Progress(len(indices), description, enabled=trainer.is_global_zero) as progress:
+                for start in range(indices.start, indices.stop, self.batch_size):
+                    stop = min(start + self.batch_size, indices.stop)
+                    images = torch.stack([dataset[int(i)][0] for i in chosen[start:stop]]).to(device)
+                    self._update(images, real=True)
+                    progress.update(stop - start)
             self._flush_fid()
             if path:
                 self._save_real(path, trainer)
         self._real_ready = True
+
+    def _read_cache(self, path: str) -> dict[str, Any] | None:
+        """The cached real statistics, or ``None`` when there are none or the file is unreadable
+        or incomplete (then they are computed again and the file replaced)."""
+        if not os.path.isfile(path):
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            expected = {"fid"} if self.fid is not None else set()
+            expected |= {"kid"} if self.kid is not None else set()
+            if not isinstance(state, dict) or not expected <= set(state):
+                raise ValueError("missing statistics")
+            return state
+        except Exception as error:  # a truncated or foreign file must not stop training
+            rank_zero_warn(f"[FidelityMetrics] ignoring the unreadable real-statistics cache {path} ({error}); recomputing.")
+            return None
 
     def _save_real(self, path: str, trainer: L.Trainer) -> None:
         metrics = [m for m in (self.fid, self.kid) if m is not None]
@@ -378,9 +475,9 @@ class FidelityMetrics(L.Callback):
         if state is not None:
             if self.fid is not None:
                 for name, value in state["fid"].items():
-                    setattr(self.fid, name, value)
+                    setattr(self.fid, name, value.to(device))
             if self.kid is not None:
-                self.kid.real_features = [state["kid"]]
+                self.kid.real_features = [state["kid"].to(device)]
                 kid_layout = (state["kid"].shape[1], state["kid"].dtype)
         kid_layout = trainer.strategy.broadcast(kid_layout, src=0)
         if state is None and self.kid is not None:  # an empty share of the right width for the gather
