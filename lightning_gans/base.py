@@ -41,6 +41,7 @@ from lightning.pytorch.core.optimizer import do_nothing_closure as _no_closure
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from lightning_gans import _compat
 from lightning_gans.errors import ConfigurationError, NonFiniteLossError
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
@@ -216,6 +217,7 @@ class BaseGAN(L.LightningModule):
         self._noise_rng: torch.Generator | None = None
         self._first_nonfinite: Tensor | None = None  # (generator step, *losses) of the first bad batch
         self._loss_names: list[str] = []
+        self._epoch_ending = False
         # GANDDPStrategy's DistributedDataParallel wrappers of the two networks (not submodules,
         # so checkpoints keep plain names); used only inside the training updates.
         self._distributed: dict[str, nn.Module] = {}
@@ -539,7 +541,12 @@ class BaseGAN(L.LightningModule):
             "to [-1, 1], or train in precision 32 if this happened under 16-mixed."
         )
 
+    def on_train_epoch_start(self) -> None:
+        self._epoch_ending = False
+
     def on_train_epoch_end(self) -> None:
+        # Lightning calls this before ModelCheckpoint's epoch-end save: that save is not mid-epoch.
+        self._epoch_ending = True
         self._raise_if_nonfinite()
         if self.scheduler_interval == "epoch":
             self._step_schedulers()
@@ -620,6 +627,10 @@ class BaseGAN(L.LightningModule):
                 "the last good one is kept. Try lower learning rates, a gradient penalty (WGANGP, R1GAN) or "
                 "spectral normalisation (SNGAN), and resume from the last checkpoint with --ckpt_path."
             )
+        # Exact resumes from checkpoints taken at an epoch's end or after its last batch.
+        _compat.finish_spent_loader_iterators(checkpoint)
+        if not self._epoch_ending:  # a mid-epoch checkpoint (a step cadence, after validation)
+            _compat.repair_mid_epoch_state(checkpoint)
         checkpoint["generator_steps"] = self.generator_steps
         checkpoint["discriminator_steps"] = self.discriminator_steps
         checkpoint["noise_seed"] = self.noise_seed

@@ -47,6 +47,14 @@ class SaveConfigToLogger(SaveConfigCallback):
             trainer.logger.log_hyperparams({"config": json.loads(config)})
 
 
+class GANArgumentParser(LightningArgumentParser):
+    """LightningCLI's parser, without the hundred-line usage dump before a parse error: the
+    error itself, and the tip to run ``--help``, say what to fix."""
+
+    def print_usage(self, file: Any = None) -> None:
+        pass
+
+
 def _import(class_path: str) -> Any:
     module, _, name = class_path.rpartition(".")
     try:
@@ -182,6 +190,7 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> GANCLI:
         auto_configure_optimizers=False,
         save_config_callback=SaveConfigToLogger,
         save_config_kwargs={"overwrite": True},
+        parser_class=GANArgumentParser,
         args=args,
         run=run,
     )
@@ -202,7 +211,23 @@ def main(args: list[str] | None = None) -> None:
             generate_main(argv[1:])
         else:
             cli_main(args)
-    except (GANError, MisconfigurationException) as error:
-        message = " ".join(str(error).split())
+    except Exception as error:
+        user_error = _user_error(error)
+        if user_error is None:
+            raise
+        message = " ".join(str(user_error).split())
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _user_error(error: BaseException) -> BaseException | None:
+    """The library error (or Lightning's configuration error) behind ``error``: LightningCLI
+    and jsonargparse wrap errors raised while building the model, data and callbacks."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (GANError, MisconfigurationException)):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -16,3 +16,8 @@ class NonFiniteLossError(GANError):
 
 class ConfigurationError(GANError, ValueError):
     """Incompatible settings, e.g. a batch size that ``pack`` does not divide."""
+
+
+class NonFiniteSamplesError(GANError, ValueError):
+    """Generated samples hold NaN or infinite values (the generator diverged); a metric of
+    them would be garbage."""

@@ -12,13 +12,16 @@ Numerical stability: probabilities never appear explicitly. ``log D(x)`` with
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from lightning_gans.errors import ConfigurationError
 
 LOG_4 = math.log(4.0)
 
@@ -190,13 +193,19 @@ F_DIVERGENCES: dict[str, FDivergence] = {
 }
 
 
+def _unknown(what: str, name: object, valid: Iterable[str]) -> ConfigurationError:
+    """The error for an unknown name: the valid ones, and the closest when one is close."""
+    valid = list(valid)
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigurationError(f"Unknown {what} {name!r}{guess}. Valid names: {', '.join(valid)}.")
+
+
 def get_f_divergence(name: str) -> FDivergence:
     """Look up an f-divergence of :data:`F_DIVERGENCES` by name."""
-    try:
-        return F_DIVERGENCES[name]
-    except KeyError:
-        valid = ", ".join(sorted(F_DIVERGENCES))
-        raise ValueError(f"Unknown f-divergence {name!r}. Valid names: {valid}.") from None
+    if name not in F_DIVERGENCES:
+        raise _unknown("f-divergence", name, sorted(F_DIVERGENCES))
+    return F_DIVERGENCES[name]
 
 
 def f_gan_discriminator_loss(real_outputs: Tensor, fake_outputs: Tensor, divergence: str | FDivergence) -> Tensor:
@@ -268,10 +277,9 @@ def get_adversarial_loss(name: str) -> AdversarialLoss:
     """Look up a loss by name: one of :data:`ADVERSARIAL_LOSSES` or ``f_gan_<divergence>``."""
     if name in ADVERSARIAL_LOSSES:
         return ADVERSARIAL_LOSSES[name]
-    if name.startswith("f_gan_") and name[len("f_gan_") :] in F_DIVERGENCES:
+    if isinstance(name, str) and name.startswith("f_gan_") and name[len("f_gan_") :] in F_DIVERGENCES:
         return f_gan_loss(name[len("f_gan_") :])
-    valid = ", ".join([*ADVERSARIAL_LOSSES, *(f"f_gan_{d}" for d in F_DIVERGENCES)])
-    raise ValueError(f"Unknown adversarial loss {name!r}. Valid names: {valid}.")
+    raise _unknown("adversarial loss", name, [*ADVERSARIAL_LOSSES, *(f"f_gan_{d}" for d in F_DIVERGENCES)])
 
 
 # --------------------------------------------------------------------------------------

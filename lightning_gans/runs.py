@@ -84,7 +84,7 @@ def latest_resumable_run(root: Path) -> Path:
     raise ConfigurationError(
         f"--ckpt_path last: no run under {root} has checkpoints/last.ckpt to resume (runs: "
         f"{', '.join(f'version_{n}' for n in versions(root)) or 'none'}). Start a fresh run without --ckpt_path, "
-        "or pass --ckpt_path PATH of a checkpoint."
+        "or pass --ckpt_path PATH of a checkpoint (also for a ModelCheckpoint with its own dirpath)."
     )
 
 

@@ -62,7 +62,10 @@ def test_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(tmp_path, 
     checkpoint = tmp_path / "ckpt" / f"epoch={n // 4 if kind == 'toy' else 0}-step={n}.ckpt"
     assert checkpoint.exists(), sorted(p.name for p in (tmp_path / "ckpt").iterdir())
 
-    L.seed_everything(123)  # a new process: other global RNG state, other initial weights
+    # A new process of the same run (same seed_everything seed, as the CLI's config gives it),
+    # whose global RNG has moved on: other initial weights, other global random state.
+    L.seed_everything(0)
+    torch.randn(1000)
     resumed = make_model()
     trainer = _fit(resumed, make_data(), tmp_path, 2 * n, ckpt_path=str(checkpoint))
     assert trainer.global_step == resumed.generator_steps == 2 * n
@@ -103,7 +106,6 @@ trainer:
   callbacks:
     - class_path: lightning.pytorch.callbacks.ModelCheckpoint
       init_args:
-        dirpath: checkpoints/ring
         every_n_train_steps: 3
         save_top_k: 0
         save_last: true
@@ -127,9 +129,11 @@ def test_fit_with_ckpt_path_last_continues_where_the_run_stopped(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     (tmp_path / "config.yaml").write_text(RESUMABLE_CONFIG)
     first = cli_main(["fit", "--config", "config.yaml", "--trainer.max_steps", "6"])
-    assert first.model.generator_steps == 6 and (tmp_path / "checkpoints" / "ring" / "last.ckpt").is_file()
+    # No logger: the run folder is lightning_logs/<config file's name>/version_N.
+    run = tmp_path / "lightning_logs" / "config" / "version_0"
+    assert first.model.generator_steps == 6 and (run / "checkpoints" / "last.ckpt").is_file()
     # The same command plus --ckpt_path last: a longer budget picks up at generator step 6.
     second = cli_main(["fit", "--config", "config.yaml", "--trainer.max_steps", "9", "--ckpt_path", "last"])
-    assert Path(second.trainer.ckpt_path).name == "last.ckpt"
+    assert Path(second.trainer.ckpt_path) == Path("lightning_logs/config/version_0/checkpoints/last.ckpt")
     assert second.model.generator_steps == second.trainer.global_step == 9
     assert second.model.discriminator_steps == 18

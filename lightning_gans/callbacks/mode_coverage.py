@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_gans.callbacks._logging import figure_to_array, log_image, log_metrics
 from lightning_gans.data.toy import GaussianMixture
+from lightning_gans.errors import ConfigurationError
 from lightning_gans.metrics.mode_coverage import ModeStatistics, mode_statistics
 
 
@@ -43,7 +44,11 @@ class ModeCoverage(L.Callback):
         seed: int = 1234,
     ) -> None:
         if every_n_batches < 1:
-            raise ValueError(f"every_n_batches must be >= 1, got {every_n_batches}.")
+            raise ConfigurationError(f"every_n_batches must be >= 1 (the evaluation cadence in generator steps), got {every_n_batches}.")
+        if num_samples < 1:
+            raise ConfigurationError(f"num_samples must be >= 1 samples per evaluation (PacGAN uses 2500), got {num_samples}.")
+        if not threshold > 0:
+            raise ConfigurationError(f"threshold must be > 0 standard deviations (3 is usual), got {threshold}.")
         self.every_n_batches = every_n_batches
         self.num_samples = num_samples
         self.threshold = threshold
@@ -58,7 +63,7 @@ class ModeCoverage(L.Callback):
         if self.mixture is None:
             self.mixture = getattr(trainer.datamodule, "mixture", None)
         if self.mixture is None:
-            raise ValueError(
+            raise ConfigurationError(
                 "ModeCoverage needs a Gaussian mixture: use lightning_gans.ToyDataModule or pass mixture=..."
             )
 

@@ -12,6 +12,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from lightning_gans.callbacks._logging import log_image
+from lightning_gans.errors import ConfigurationError
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -63,7 +64,16 @@ class SampleGrid(L.Callback):
         interpolation_rows: int = 8,
     ) -> None:
         if every_n_batches < 1:
-            raise ValueError(f"every_n_batches must be >= 1, got {every_n_batches}.")
+            raise ConfigurationError(f"every_n_batches must be >= 1 (the grid's cadence in generator steps), got {every_n_batches}.")
+        if num_samples < 1:
+            raise ConfigurationError(f"num_samples must be >= 1 images per grid, got {num_samples}.")
+        if nrow is not None and nrow < 1:
+            raise ConfigurationError(f"nrow must be >= 1 images per row, or None for the default, got {nrow}.")
+        if interpolation_steps < 0 or (interpolation_steps > 0 and interpolation_rows < 1):
+            raise ConfigurationError(
+                f"interpolation_steps must be >= 0 (0 logs no interpolation) and interpolation_rows >= 1; "
+                f"got {interpolation_steps} and {interpolation_rows}."
+            )
         self.every_n_batches = every_n_batches
         self.num_samples = num_samples
         self.nrow = nrow
@@ -89,7 +99,7 @@ class SampleGrid(L.Callback):
         labels = pl_module.fixed_labels[:n] if pl_module.fixed_labels is not None else None
         images = pl_module.sample(noise=pl_module.fixed_noise[:n], labels=labels)
         if images.dim() != 4:
-            raise ValueError(f"SampleGrid needs image samples (N, C, H, W); got shape {tuple(images.shape)}. Use ModeCoverage for 2-D data.")
+            raise ConfigurationError(f"SampleGrid needs image samples (N, C, H, W); got shape {tuple(images.shape)}. Use ModeCoverage for 2-D data.")
         nrow = self.nrow or (pl_module.num_classes if labels is not None else max(1, int(round(n**0.5))))
         self.last_paths = log_image(trainer, self.key, to_uint8_grid(images, nrow), file_step=pl_module.generator_steps)
         if self.interpolation_steps > 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from lightning_gans.callbacks._logging import log_metrics
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.generate import iter_samples, resolve_labels
 from lightning_gans.metrics.two_sample import (
+    MIN_C2ST_SAMPLES,
     C2STResult,
     MMDResult,
     classifier_two_sample_test,
@@ -23,6 +25,7 @@ from lightning_gans.metrics.two_sample import (
 from lightning_gans.utils import eval_mode
 
 TESTS = ("c2st", "mmd")
+C2ST_OPTIONS = tuple(p for p in inspect.signature(classifier_two_sample_test).parameters if p not in ("real", "fake", "seed"))
 
 
 class TwoSampleTest(L.Callback):
@@ -95,13 +98,28 @@ class TwoSampleTest(L.Callback):
             )
         if every_n_batches < 1:
             raise ConfigurationError(f"every_n_batches must be >= 1, got {every_n_batches}.")
-        if num_samples < 20:
+        if num_samples < MIN_C2ST_SAMPLES:
             raise ConfigurationError(
-                f"num_samples must be >= 20 for a two-sample test to say anything, got {num_samples} "
+                f"num_samples must be >= {MIN_C2ST_SAMPLES} for a two-sample test to say anything, got {num_samples} "
                 "(hundreds to thousands are typical)."
             )
         if real_split not in ("auto", "val", "train"):
             raise ConfigurationError(f"real_split must be 'auto', 'val' or 'train', got {real_split!r}.")
+        if batch_size < 1 or num_permutations < 1:
+            raise ConfigurationError(
+                f"batch_size and num_permutations must be >= 1, got {batch_size} and {num_permutations}."
+            )
+        unknown = sorted(set(c2st_kwargs or {}) - set(C2ST_OPTIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"c2st_kwargs has unknown option(s) {', '.join(unknown)}; valid ones: {', '.join(C2ST_OPTIONS)}."
+            )
+        real = None if real is None else torch.as_tensor(real)
+        if real is not None and (real.dim() == 0 or len(real) < MIN_C2ST_SAMPLES):
+            raise ConfigurationError(
+                f"real must hold at least {MIN_C2ST_SAMPLES} samples (hundreds to thousands are typical), got shape "
+                f"{tuple(real.shape)}; pass more, or leave real=None to take them from the datamodule."
+            )
         self.every_n_batches = every_n_batches
         self.num_samples = num_samples
         self.tests = tuple(dict.fromkeys(tests))
@@ -113,7 +131,7 @@ class TwoSampleTest(L.Callback):
         self.seed = seed
         self.history: list[tuple[int, dict[str, C2STResult | MMDResult]]] = []
         self.last: dict[str, float] = {}
-        self._real: Tensor | None = None if real is None else torch.as_tensor(real)
+        self._real: Tensor | None = real
         self._real_source = "given" if real is not None else ""
         self._real_features: Tensor | None = None
         self._last_evaluated = -1

@@ -3,32 +3,62 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
+class EpochShuffle(DistributedSampler):
+    """Shuffled indices of this process's shard whose order is a function of ``(seed,
+    epoch)`` alone (``DistributedSampler``; one replica in a single process).
+
+    The order is drawn at the first index, for the epoch Lightning's fit loop is in
+    (``trainer.fit_loop.epoch_progress.current.processed``, the number Lightning passes to
+    ``set_epoch``): a resumed run's loader creates its iterator, and fast-forwards it to the
+    checkpoint's position, before Lightning calls ``set_epoch`` for that epoch.
+    """
+
+    def __init__(self, dataset: Dataset, trainer: L.Trainer | None = None, **kwargs: Any) -> None:
+        super().__init__(dataset, **kwargs)
+        self.trainer = trainer
+
+    def __iter__(self) -> Iterator[int]:
+        if self.trainer is not None:
+            self.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+        yield from super().__iter__()
+
+
 def resumable_loader(
     datamodule: L.LightningDataModule, dataset: Dataset, batch_size: int, shuffle: bool, drop_last: bool, **kwargs: Any
 ) -> DataLoader:
-    """A torchdata ``StatefulDataLoader``: Lightning saves its position (and its shuffling
-    sampler's RNG) in checkpoints, so a run resumed mid-epoch sees exactly the batches the
-    uninterrupted run would have seen.
+    """A torchdata ``StatefulDataLoader`` whose shuffled order is a function of the run's seed
+    and the epoch alone, so a resumed run sees exactly the batches the uninterrupted run would
+    have seen, at any point of an epoch and on any number of processes.
 
-    Under several processes the shuffled loader gets a ``DistributedSampler`` here: left to
-    Lightning, the shuffling sampler would be wrapped in a ``DistributedSamplerWrapper`` whose
-    order comes from an RNG no checkpoint reaches. A ``DistributedSampler``'s order is a
-    function of the seed (``seed_everything``'s, as Lightning's own) and the epoch alone.
+    Lightning saves the loader's position in checkpoints and calls ``set_epoch`` on its sampler
+    at each epoch start. A shuffled loader gets a ``DistributedSampler`` (one replica in a
+    single process) seeded from ``seed_everything``'s seed: its order depends on ``(seed,
+    epoch)`` only. Left to the default, each epoch's order would come from a running RNG that
+    Lightning does not restore when resuming at an epoch's end (the resumed epoch would replay
+    the first epoch's order), or from the global RNG, which validation and callbacks also draw
+    from.
     """
     from torchdata.stateful_dataloader import StatefulDataLoader
 
     trainer = getattr(datamodule, "trainer", None)
     sampler = None
-    if shuffle and trainer is not None and trainer.world_size > 1:
-        sampler = DistributedSampler(
-            dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=True,
-            seed=int(os.environ.get("PL_GLOBAL_SEED", 0)), drop_last=drop_last,
+    if shuffle:
+        distributed = trainer is not None and trainer.world_size > 1
+        sampler = EpochShuffle(
+            dataset,
+            trainer=trainer,
+            num_replicas=trainer.world_size if distributed else 1,
+            rank=trainer.global_rank if distributed else 0,
+            shuffle=True,
+            seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
+            drop_last=drop_last,
         )
         shuffle = False
     return StatefulDataLoader(

@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_gans.data._loading import resumable_loader
+from lightning_gans.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,18 @@ class ToyDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if name not in MIXTURES:
-            raise ValueError(f"Unknown mixture {name!r}; choose one of {sorted(MIXTURES)}.")
+            raise ConfigurationError(f"Unknown mixture {name!r}; choose one of {', '.join(sorted(MIXTURES))}.")
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}.")
+        if num_samples < batch_size:
+            raise ConfigurationError(
+                f"num_samples ({num_samples}) must be at least batch_size ({batch_size}): the last incomplete "
+                "batch is dropped, so an epoch would have no batches; raise num_samples or lower batch_size."
+            )
+        if num_val_samples < 0 or num_workers < 0:
+            raise ConfigurationError(
+                f"num_val_samples and num_workers must be >= 0, got {num_val_samples} and {num_workers}."
+            )
         self.save_hyperparameters()
         self.name = name
         self.mixture: GaussianMixture = MIXTURES[name]()

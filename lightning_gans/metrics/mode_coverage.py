@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lightning_gans.errors import ConfigurationError, NonFiniteSamplesError
+
 
 @dataclass(frozen=True)
 class ModeStatistics:
@@ -33,9 +35,28 @@ class ModeStatistics:
 
 
 def mode_statistics(samples: Tensor, means: Tensor, std: float, threshold: float = 3.0) -> ModeStatistics:
-    """Modes captured, high-quality fraction and reverse KL of ``samples`` (``(N, d)``)."""
-    if samples.dim() != 2 or samples.shape[1] != means.shape[1]:
-        raise ValueError(f"Expected samples of shape (N, {means.shape[1]}), got {tuple(samples.shape)}.")
+    """Modes captured, high-quality fraction and reverse KL of ``samples`` (``(N, d)``).
+
+    Raises :class:`~lightning_gans.errors.NonFiniteSamplesError` when a sample is NaN or
+    infinite, and :class:`~lightning_gans.errors.ConfigurationError` for other bad inputs.
+    """
+    samples, means = torch.as_tensor(samples), torch.as_tensor(means)
+    if means.dim() != 2 or means.shape[0] < 1:
+        raise ConfigurationError(f"mode_statistics needs the mixture's means as a (K, d) tensor with K >= 1, got shape {tuple(means.shape)}.")
+    d = means.shape[1]
+    if samples.dim() != 2 or samples.shape[1] != d or samples.shape[0] < 1:
+        raise ConfigurationError(
+            f"mode_statistics needs samples of shape (N, {d}) with N >= 1, like the mixture's means; got shape "
+            f"{tuple(samples.shape)}. Pass the generator's samples of this mixture (e.g. model.sample(2500))."
+        )
+    if not std > 0 or not threshold > 0:
+        raise ConfigurationError(f"mode_statistics needs std > 0 and threshold > 0, got std={std} and threshold={threshold}.")
+    bad = int((~torch.isfinite(samples)).any(dim=1).sum())
+    if bad:
+        raise NonFiniteSamplesError(
+            f"mode_statistics got {bad} non-finite samples (NaN/inf) of {samples.shape[0]}: the generator diverged; "
+            "lower the learning rate, try another loss or a penalty, or resume from an earlier checkpoint."
+        )
     samples = samples.detach().to(device="cpu", dtype=torch.float64)
     means = means.detach().to(device="cpu", dtype=torch.float64)
     distances = torch.cdist(samples, means)

@@ -14,7 +14,8 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from lightning_gans.nets.layers import ProjectionHead, batch_norm, image_shape, maybe_spectral_norm, run_layers
+from lightning_gans.errors import ConfigurationError
+from lightning_gans.nets.layers import ProjectionHead, batch_norm, check_sizes, image_shape, maybe_spectral_norm, run_layers
 
 # image size -> (spatial size after the first generator layer, number of 2x up-samplings)
 PLANS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -33,6 +34,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, data_shape: Sequence[int], base_channels: int = 64, num_classes: int = 0):
         super().__init__()
         channels, size, _ = image_shape(data_shape, tuple(PLANS), "DCGANGenerator")
+        check_sizes("DCGANGenerator", latent_dim=latent_dim, base_channels=base_channels)
         start, ups = PLANS[size]
         width = base_channels * 2 ** (ups - 1)
         layers: list[nn.Module] = [
@@ -75,9 +77,10 @@ class DCGANDiscriminator(nn.Module):
     ):
         super().__init__()
         channels, size, _ = image_shape(data_shape, tuple(PLANS), "DCGANDiscriminator")
+        check_sizes("DCGANDiscriminator", base_channels=base_channels)
         start, downs = PLANS[size]
         if norm not in ("batch", "layer", "none"):
-            raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {norm!r}.")
+            raise ConfigurationError(f"norm (d_norm of the variants) must be 'batch', 'layer' or 'none', got {norm!r}.")
         layers: list[nn.Module] = [maybe_spectral_norm(nn.Conv2d(channels, base_channels, 4, 2, 1), spectral_norm)]
         layers.append(nn.LeakyReLU(0.2, True))
         width = base_channels

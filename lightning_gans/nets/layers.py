@@ -7,10 +7,19 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from lightning_gans.errors import ConfigurationError
+
 
 def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
     """Spectral normalisation (Miyato et al. 2018, Eq. 8): ``W / sigma(W)`` by power iteration."""
     return spectral_norm(module) if enabled else module
+
+
+def check_sizes(network: str, **sizes: int) -> None:
+    """Stop a width or size below 1: such a layer builds but holds nothing, or fails deep in torch."""
+    for name, value in sizes.items():
+        if value < 1:
+            raise ConfigurationError(f"{network} needs {name} >= 1, got {value}.")
 
 
 def image_shape(data_shape: Sequence[int], supported: Sequence[int], network: str) -> tuple[int, int, int]:
@@ -18,10 +27,15 @@ def image_shape(data_shape: Sequence[int], supported: Sequence[int], network: st
     shape = tuple(data_shape)
     if len(shape) != 3 or shape[1] != shape[2] or shape[1] not in supported:
         sizes = ", ".join(f"{s}x{s}" for s in supported)
-        raise ValueError(
-            f"{network} builds square images of {sizes} pixels (shape (channels, size, size)); got shape {shape}. "
+        hint = ""
+        if len(shape) == 3 and shape[0] == shape[1] in supported:
+            hint = f" (channels come first: ({shape[2]}, {shape[0]}, {shape[1]}), not {shape})"
+        raise ConfigurationError(
+            f"{network} builds square images of {sizes} pixels (shape (channels, size, size)); got shape {shape}{hint}. "
             f"Resize the data to a supported size (e.g. data.image_size) or choose another architecture."
         )
+    if shape[0] < 1:
+        raise ConfigurationError(f"{network} needs at least 1 image channel, got shape {shape} (channels, size, size).")
     return shape  # type: ignore[return-value]
 
 
@@ -70,6 +84,6 @@ class ProjectionHead(nn.Module):
         out = self.linear(features).squeeze(1)
         if self.embed is not None:
             if labels is None:
-                raise ValueError("This discriminator is class-conditional: call it as D(x, labels).")
+                raise ConfigurationError("This discriminator is class-conditional: call it as D(x, labels).")
             out = out + (self.embed(labels) * features).sum(dim=1)
         return out

@@ -8,10 +8,22 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from lightning_gans.errors import ConfigurationError
+from lightning_gans.nets.layers import check_sizes
+
+
+def _sample_shape(data_shape: Sequence[int]) -> tuple[int, ...]:
+    """``data_shape`` as a tuple, checked: sizes >= 1, e.g. ``(2,)`` or ``(1, 28, 28)``."""
+    shape = tuple(data_shape)
+    if not shape or min(shape) < 1:
+        raise ConfigurationError(f"data_shape must be the sizes (>= 1) of one sample, e.g. (2,) or (1, 28, 28); got {shape}.")
+    return shape
+
 
 def _mlp(in_features: int, hidden_dim: int, num_layers: int, out_features: int, activation: nn.Module, batch_norm: bool) -> nn.Sequential:
     if num_layers < 1:
-        raise ValueError(f"An MLP needs num_layers >= 1 hidden layers, got {num_layers}.")
+        raise ConfigurationError(f"An MLP needs num_layers >= 1 hidden layers, got {num_layers}.")
+    check_sizes("An MLP", hidden_dim=hidden_dim)
     layers: list[nn.Module] = []
     width = in_features
     for _ in range(num_layers):
@@ -48,9 +60,10 @@ class MLPGenerator(nn.Module):
     ) -> None:
         super().__init__()
         if output_activation not in (None, "tanh"):
-            raise ValueError(f"output_activation must be 'tanh' or None, got {output_activation!r}.")
+            raise ConfigurationError(f"output_activation must be 'tanh' or None, got {output_activation!r}.")
+        check_sizes("MLPGenerator", latent_dim=latent_dim)
         self.latent_dim = latent_dim
-        self.data_shape = tuple(data_shape)
+        self.data_shape = _sample_shape(data_shape)
         self.net = _mlp(latent_dim, hidden_dim, num_layers, math.prod(self.data_shape), nn.ReLU(), batch_norm)
         self.output_activation = nn.Tanh() if output_activation == "tanh" else nn.Identity()
 
@@ -70,7 +83,7 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, data_shape: Sequence[int], hidden_dim: int = 400, num_layers: int = 4) -> None:
         super().__init__()
-        self.data_shape = tuple(data_shape)
+        self.data_shape = _sample_shape(data_shape)
         self.net = _mlp(math.prod(self.data_shape), hidden_dim, num_layers, 1, nn.LeakyReLU(0.2), batch_norm=False)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -9,7 +9,15 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightning_gans.nets.layers import ConditionalBlock, ProjectionHead, batch_norm, image_shape, maybe_spectral_norm, run_layers
+from lightning_gans.nets.layers import (
+    ConditionalBlock,
+    ProjectionHead,
+    batch_norm,
+    check_sizes,
+    image_shape,
+    maybe_spectral_norm,
+    run_layers,
+)
 
 SIZES = (32, 64)
 
@@ -74,6 +82,7 @@ class ResNetGenerator(nn.Module):
     def __init__(self, latent_dim: int, data_shape: Sequence[int], channels: int = 256, num_classes: int = 0):
         super().__init__()
         out_channels, size, _ = image_shape(data_shape, SIZES, "ResNetGenerator")
+        check_sizes("ResNetGenerator", latent_dim=latent_dim, channels=channels)
         self.latent_dim, self.channels = latent_dim, channels
         self.linear = nn.Linear(latent_dim, 4 * 4 * channels)
         ups = int(math.log2(size // 4))
@@ -99,6 +108,7 @@ class ResNetDiscriminator(nn.Module):
     def __init__(self, data_shape: Sequence[int], channels: int = 128, spectral_norm: bool = True, num_classes: int = 0):
         super().__init__()
         in_channels, size, _ = image_shape(data_shape, SIZES, "ResNetDiscriminator")
+        check_sizes("ResNetDiscriminator", channels=channels)
         downs = int(math.log2(size // 8))
         blocks = [DiscriminatorBlock(in_channels, channels, down=True, first=True, spectral=spectral_norm)]
         blocks += [DiscriminatorBlock(channels, channels, down=True, first=False, spectral=spectral_norm) for _ in range(downs - 1)]

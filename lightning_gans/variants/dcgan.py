@@ -8,8 +8,9 @@ from typing import Any, Literal
 import torch
 from torch.optim import Optimizer
 
-from lightning_gans.base import BaseGAN, packed_shape
+from lightning_gans.base import BaseGAN
 from lightning_gans.nets import DCGANDiscriminator, DCGANGenerator
+from lightning_gans.variants._common import NETWORKS, discriminator_shape, reject_own_settings
 
 
 class DCGAN(BaseGAN):
@@ -42,9 +43,12 @@ class DCGAN(BaseGAN):
         spectral_norm: bool = False,
         **kwargs: Any,
     ) -> None:
+        reject_own_settings(self, kwargs, generator=NETWORKS, discriminator=NETWORKS)
         super().__init__(
             generator=DCGANGenerator(latent_dim, data_shape, g_channels),
-            discriminator=DCGANDiscriminator(packed_shape(data_shape, kwargs.get("pack", 1)), d_channels, d_norm, spectral_norm),
+            discriminator=DCGANDiscriminator(
+                discriminator_shape(data_shape, kwargs.get("pack", 1)), d_channels, d_norm, spectral_norm
+            ),
             latent_dim=latent_dim,
             loss=loss,
             data_shape=data_shape,
@@ -76,6 +80,9 @@ class R1GAN(DCGAN):
     def __init__(self, gamma: float = 10.0, r1_every: int = 1, d_norm: Literal["batch", "layer", "none"] = "none", **kwargs: Any) -> None:
         from lightning_gans.penalties import R1Penalty
 
+        reject_own_settings(
+            self, kwargs, penalty="(R1Penalty with gamma and r1_every); set those, or use DCGAN with penalty=... for another penalty"
+        )
         super().__init__(penalty=R1Penalty(gamma, r1_every), d_norm=d_norm, **kwargs)
 
     def configure_default_optimizer(self, params: Any, role: str) -> Optimizer:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from lightning_gans.losses import F_DIVERGENCES, get_f_divergence
+from lightning_gans.variants._common import reject_own_settings
 from lightning_gans.variants.dcgan import DCGAN
 
 
@@ -23,5 +25,9 @@ class FGAN(DCGAN):
         ] = "jensen_shannon",
         **kwargs: Any,
     ) -> None:
+        reject_own_settings(
+            self, kwargs, loss=f"(f_gan_<divergence>); choose it with divergence=, one of {', '.join(F_DIVERGENCES)}"
+        )
+        get_f_divergence(divergence)  # names the valid divergences when it is unknown
         super().__init__(loss=f"f_gan_{divergence}", **kwargs)
         self.divergence = divergence

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from lightning_gans.base import BaseGAN, packed_shape
+from lightning_gans.base import BaseGAN
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
+from lightning_gans.variants._common import NETWORKS, discriminator_shape, reject_own_settings
 
 
 class GAN(BaseGAN):
@@ -37,12 +38,13 @@ class GAN(BaseGAN):
         loss: Literal["minimax", "non_saturating"] = "non_saturating",
         **kwargs: Any,
     ) -> None:
+        reject_own_settings(self, kwargs, generator=NETWORKS, discriminator=NETWORKS)
         data_shape = tuple(data_shape)
         super().__init__(
             generator=MLPGenerator(
                 latent_dim, data_shape, hidden_dim, num_layers, output_activation="tanh" if len(data_shape) > 1 else None
             ),
-            discriminator=MLPDiscriminator(packed_shape(data_shape, kwargs.get("pack", 1)), hidden_dim, num_layers),
+            discriminator=MLPDiscriminator(discriminator_shape(data_shape, kwargs.get("pack", 1)), hidden_dim, num_layers),
             latent_dim=latent_dim,
             loss=loss,
             data_shape=data_shape,

@@ -9,8 +9,10 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch.optim import Optimizer
 
-from lightning_gans.base import BaseGAN, packed_shape
+from lightning_gans.base import BaseGAN
+from lightning_gans.errors import ConfigurationError
 from lightning_gans.nets import DCGANDiscriminator, DCGANGenerator, ResNetDiscriminator, ResNetGenerator
+from lightning_gans.variants._common import NETWORKS, discriminator_shape, reject_own_settings
 
 
 class SNGAN(BaseGAN):
@@ -44,8 +46,9 @@ class SNGAN(BaseGAN):
         n_critic: int = 5,
         **kwargs: Any,
     ) -> None:
+        reject_own_settings(self, kwargs, generator=NETWORKS, discriminator=NETWORKS)
         classes = (kwargs.get("num_classes") or 0) if self.conditional else 0
-        d_shape = packed_shape(data_shape, kwargs.get("pack", 1))
+        d_shape = discriminator_shape(data_shape, kwargs.get("pack", 1))
         if architecture == "resnet":
             generator = ResNetGenerator(latent_dim, data_shape, g_channels or 256, num_classes=classes)
             discriminator = ResNetDiscriminator(d_shape, d_channels or 128, spectral_norm=True, num_classes=classes)
@@ -53,7 +56,7 @@ class SNGAN(BaseGAN):
             generator = DCGANGenerator(latent_dim, data_shape, g_channels or 64, num_classes=classes)
             discriminator = DCGANDiscriminator(d_shape, d_channels or 64, "none", spectral_norm=True, num_classes=classes)
         else:
-            raise ValueError(f"architecture must be 'resnet' or 'dcgan', got {architecture!r}.")
+            raise ConfigurationError(f"architecture must be 'resnet' or 'dcgan', got {architecture!r}.")
         super().__init__(
             generator=generator,
             discriminator=discriminator,

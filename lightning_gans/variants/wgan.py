@@ -9,6 +9,7 @@ import torch
 from torch.optim import Optimizer
 
 from lightning_gans.penalties import GradientPenalty
+from lightning_gans.variants._common import reject_own_settings
 from lightning_gans.variants.dcgan import DCGAN
 
 
@@ -42,6 +43,12 @@ class WGANGP(WGAN):
     """
 
     def __init__(self, gp_weight: float = 10.0, d_norm: Literal["batch", "layer", "none"] = "layer", **kwargs: Any) -> None:
+        reject_own_settings(
+            self,
+            kwargs,
+            clip_value="(None: the gradient penalty replaces weight clipping); use WGAN to clip weights",
+            penalty="(GradientPenalty with gp_weight); set gp_weight, or use WGAN or DCGAN with penalty=... for another penalty",
+        )
         super().__init__(clip_value=None, penalty=GradientPenalty(gp_weight), d_norm=d_norm, **kwargs)
 
     def configure_default_optimizer(self, params: Any, role: str) -> Optimizer:

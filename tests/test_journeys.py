@@ -1,0 +1,198 @@
+"""Every config's user journey through the CLI, as users run it, in a subprocess:
+
+``fit`` across two epoch ends with the config's own callbacks and logger, ``--ckpt_path last``
+(continues the same run in its folder from the saved step), ``--ckpt_path PATH`` (a new run
+folder; the first run's files untouched), then ``generate`` from the checkpoint. Only sizes
+are overridden (a tiny image folder, 3 batches per epoch, small evaluation sets, narrow
+networks, a metric cadence that fires), in a copy of the config.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.yaml"))
+BATCHES = 3  # per epoch
+# Configs whose resumed runs are also compared, weight for weight, with an uninterrupted run
+# in the default suite (every config in `pytest -m slow`).
+EXACT = {"gan_ring.yaml", "dcgan_mnist.yaml", "cgan_cifar10.yaml", "wgangp_cifar10.yaml"}
+
+
+def _is_image(config: str) -> bool:
+    return "FidelityMetrics" in (REPO / "configs" / config).read_text()
+
+
+@pytest.fixture(scope="module")
+def journey_assets(tmp_path_factory) -> dict[str, Path]:
+    """Two classes of 12 random 40x40 RGB PNGs (a labelled ImageFolder)."""
+    root = tmp_path_factory.mktemp("journey")
+    rng = np.random.default_rng(0)
+    for label in range(2):
+        (root / "images" / str(label)).mkdir(parents=True)
+        for i in range(12):
+            image = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+            Image.fromarray(image).save(root / "images" / str(label) / f"{i}.png")
+    return {"images": root / "images", "cache": root / "fid-cache"}
+
+
+def sized_config(config: str, folder: Path, assets: dict[str, Path]) -> Path:
+    """A copy of ``configs/<config>`` with only sizes changed; its callbacks and logger stay."""
+    settings = yaml.safe_load((REPO / "configs" / config).read_text())
+    trainer = settings["trainer"]
+    trainer.update(accelerator="cpu", limit_train_batches=BATCHES, limit_val_batches=2, log_every_n_steps=1)
+    if "val_check_interval" in trainer:
+        trainer["val_check_interval"] = BATCHES
+    for callback in trainer.get("callbacks", []):
+        name, args = callback["class_path"].rsplit(".", 1)[1], callback.setdefault("init_args", {})
+        if name == "FidelityMetrics":
+            args.update(num_samples=8, num_real=8, batch_size=8, kid_subsets=2, kid_subset_size=4)
+            args["cache_dir"] = str(assets["cache"])
+            # A cheap extractor: InceptionV3 cannot be downloaded here, and a 2048x2048 FID costs
+            # ~10 s on this CPU (tests/test_fidelity.py runs the Inception path itself).
+            args["feature_extractor"] = {"class_path": "journey_helpers.PooledPixels"}
+        elif name == "ModelCheckpoint" and "every_n_train_steps" in args:
+            args["every_n_train_steps"] = BATCHES
+        elif name in ("SampleGrid",):
+            args["every_n_batches"] = 2
+        elif name == "TwoSampleTest":
+            args.update(every_n_batches=BATCHES, num_samples=100, num_permutations=50)
+        elif name == "ModeCoverage":
+            args.update(every_n_batches=BATCHES, num_samples=500)
+    model = settings["model"].setdefault("init_args", {})
+    if "hidden_dim" in model:
+        model["hidden_dim"] = 32
+    elif model.get("architecture") == "resnet" or "SNGAN" in settings["model"]["class_path"]:
+        model.update(g_channels=16, d_channels=16)
+    else:
+        model.update(g_channels=8, d_channels=8)
+    if not _is_image(config):
+        settings["data"]["init_args"].update(batch_size=50, num_samples=BATCHES * 50, num_val_samples=100)
+    path = folder / config
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return path
+
+
+def data_args(config: str, assets: dict[str, Path]) -> list[str]:
+    if not _is_image(config):
+        return []
+    return [
+        "--data", "lightning_gans.ImageFolderDataModule",
+        "--data.root", str(assets["images"]),
+        "--data.batch_size", "8",
+        "--data.num_workers", "0",
+    ]  # fmt: skip
+
+
+def run(args: list[str], cwd: Path, expect_ok: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": str(Path(__file__).parent)}
+    result = subprocess.run(
+        [sys.executable, "-m", "lightning_gans", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+    if expect_ok:
+        assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+def step_of(checkpoint: Path) -> int:
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
+
+
+def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Content hashes of every file under ``folder`` (W&B's own logs aside)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "wandb" not in p.parts
+    }
+
+
+def same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), f"{key} differs between {a} and {b}"
+
+
+def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    fit = ["fit", "--config", str(sized_config(config, tmp_path, assets)), *data_args(config, assets)]
+    name = yaml.safe_load((tmp_path / config).read_text())["trainer"]["logger"]["init_args"]["name"]
+    runs = work / "lightning_logs" / name
+    first = runs / "version_0"
+
+    # 1. A fresh run: two epoch ends, its own folder with config, checkpoints and logs.
+    out = run([*fit, "--trainer.max_epochs", "2"], work)
+    assert f"run folder {Path('lightning_logs') / name / 'version_0'}" in out.stderr + out.stdout
+    assert (first / "config.yaml").is_file()
+    assert step_of(first / "checkpoints" / "last.ckpt") == 2 * BATCHES
+    if _is_image(config):
+        assert list((first / "checkpoints").glob("best-fid-*.ckpt")), "the best-FID checkpoint was not written"
+        assert list((first / "wandb").glob("offline-run-*")), "the W&B run is not in the run folder"
+    else:
+        assert (first / "metrics.csv").is_file() and list((first / "images").glob("*.png"))
+
+    # 2. --ckpt_path last: the same run continues in its folder from the saved step.
+    out = run([*fit, "--trainer.max_epochs", "3", "--ckpt_path", "last"], work)
+    assert f"resuming this run from {Path('lightning_logs') / name / 'version_0' / 'checkpoints' / 'last.ckpt'}: " \
+        f"generator step {2 * BATCHES}" in out.stderr + out.stdout
+    assert not (runs / "version_1").exists(), "--ckpt_path last started a new run"
+    assert step_of(first / "checkpoints" / "last.ckpt") == 3 * BATCHES
+    if not _is_image(config):  # the CSV keeps the first session's rows
+        with open(first / "metrics.csv") as file:
+            steps = [int(row["step"]) for row in csv.DictReader(file)]
+        assert min(steps) < 2 * BATCHES <= max(steps)
+    before = digest(first)
+
+    # 3. --ckpt_path PATH: a new run folder from that checkpoint; the first run is untouched.
+    out = run([*fit, "--trainer.max_epochs", "4", "--ckpt_path", str(first / "checkpoints" / "last.ckpt")], work)
+    second = runs / "version_1"
+    assert "starting a new run from" in out.stderr + out.stdout
+    assert step_of(second / "checkpoints" / "last.ckpt") == 4 * BATCHES
+    assert digest(first) == before, "the second run changed the first run's files"
+
+    # 4. generate from the checkpoint; a non-empty folder is refused unless --overwrite.
+    samples = work / "samples"
+    generate = ["generate", "--ckpt_path", str(second / "checkpoints" / "last.ckpt"), "--num_samples", "8",
+                "--output_dir", str(samples)]  # fmt: skip
+    run(generate, work)
+    expected = "grid.png" if _is_image(config) else "samples.csv"
+    assert (samples / expected).is_file()
+    refused = run(generate, work, expect_ok=False)
+    assert refused.returncode == 1 and refused.stderr.strip().startswith("error: --output_dir")
+    assert "Traceback" not in refused.stderr
+    run([*generate, "--overwrite"], work)
+
+    if exact:  # resumed runs end with the weights of uninterrupted ones
+        straight = tmp_path / "straight"
+        straight.mkdir()
+        run([*fit, "--trainer.max_epochs", "4"], straight)
+        same_weights(straight / "lightning_logs" / name / "version_0" / "checkpoints" / "last.ckpt",
+                     second / "checkpoints" / "last.ckpt")  # fmt: skip
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_config_journey(config, tmp_path, journey_assets):
+    _journey(config, tmp_path, journey_assets, exact=config in EXACT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", sorted(set(CONFIGS) - EXACT))
+def test_config_journey_resumes_to_identical_weights(config, tmp_path, journey_assets):
+    _journey(config, tmp_path, journey_assets, exact=True)
