@@ -76,6 +76,7 @@ import torch
 from lightning_gans import GAN, BaseGAN, ToyDataModule
 from lightning_gans.base import packed_shape
 from lightning_gans.errors import GANError
+from lightning_gans.progress import format_duration
 from lightning_gans.metrics.mode_coverage import mode_statistics
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
 from lightning_gans.penalties import GradientPenalty, R1Penalty
@@ -308,8 +309,11 @@ def _run_study(args: argparse.Namespace) -> str:
                     f"FAILED ({result.error})" if result.error else
                     f"modes {result.modes}/{result.num_modes}  hq {result.hq_fraction:.3f}  rKL {result.reverse_kl:.3f}"
                 )
+                elapsed = time.perf_counter() - study_start
+                left = elapsed / len(results) * (total - len(results))
                 print(
-                    f"[{len(results)}/{total}] {variant:8s} {mixture:4s} seed {seed}: {result.seconds:6.1f} s  {outcome}",
+                    f"[{len(results)}/{total}] {variant:8s} {mixture:4s} seed {seed}: {result.seconds:6.1f} s  {outcome}"
+                    f"  ({format_duration(elapsed)} elapsed, ~{format_duration(left)} left)",
                     file=sys.stderr, flush=True,
                 )
     wall = time.perf_counter() - study_start

@@ -12,7 +12,7 @@ import time
 from typing import TextIO
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
@@ -86,10 +86,10 @@ class Progress:
         """``"<description>: 2300/10000 images (23%), 4m10s elapsed, ~13m57s left"``."""
         elapsed = (now or time.monotonic()) - self.start
         done = self.count / self.total if self.total else 1.0
-        left = f", ~{_duration(elapsed * (1 - done) / done)} left" if 0 < done < 1 else ""
+        left = f", ~{format_duration(elapsed * (1 - done) / done)} left" if 0 < done < 1 else ""
         return (
             f"{self.description}: {self.count}/{self.total} {self.unit} ({100 * done:.0f}%), "
-            f"{_duration(elapsed)} elapsed{left}"
+            f"{format_duration(elapsed)} elapsed{left}"
         )
 
     def close(self, success: bool = True) -> None:
@@ -99,7 +99,7 @@ class Progress:
             self._bar.close()
             self._bar = None
         elif success:
-            self._write(f"{self.description}: {self.count}/{self.total} {self.unit} in {_duration(time.monotonic() - self.start)}")
+            self._write(f"{self.description}: {self.count}/{self.total} {self.unit} in {format_duration(time.monotonic() - self.start)}")
         self.enabled = False
 
     def _write(self, line: str) -> None:

@@ -25,19 +25,23 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_fit_from_the_ring_config_twice_into_the_same_folder(tmp_path: Path):
-    args = ["fit", "--config", str(REPO / "configs" / "gan_ring.yaml"), *FAST, "--trainer.logger.init_args.version=0"]
+def test_a_second_run_of_the_ring_config_gets_its_own_folder(tmp_path: Path):
+    args = ["fit", "--config", str(REPO / "configs" / "gan_ring.yaml"), *FAST]
     args += ["--trainer.callbacks.init_args.every_n_batches=3"]
     first = run_cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     log_dir = tmp_path / "lightning_logs" / "gan_ring" / "version_0"
     assert (log_dir / "metrics.csv").is_file() and (log_dir / "config.yaml").is_file()
     assert list((log_dir / "images").glob("toy_samples_*.png"))
-    assert "logs, config and checkpoints go to" in first.stderr + first.stdout
+    assert (log_dir / "checkpoints" / "last.ckpt").is_file()
+    assert "lightning_gans: run folder lightning_logs/gan_ring/version_0" in first.stderr + first.stdout
     assert "[ModeCoverage]" in first.stderr + first.stdout
-    # A second run into the same folder must not trip over the saved config.yaml.
+    before = {p: p.read_bytes() for p in log_dir.rglob("*") if p.is_file()}
+    # A second run never writes into the first run's folder.
     second = run_cli(*args, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
+    assert "lightning_gans: run folder lightning_logs/gan_ring/version_1" in second.stderr + second.stdout
+    assert {p: p.read_bytes() for p in log_dir.rglob("*") if p.is_file()} == before
 
 
 def test_validate_subcommand(tmp_path: Path):
@@ -91,3 +95,54 @@ def test_generate_subcommand_is_listed_and_a_missing_checkpoint_is_one_message(t
     assert result.returncode == 1
     assert "error: No checkpoint at nowhere/last.ckpt" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # an image size the architecture cannot build
+        (["--config", "dcgan_mnist.yaml", "--data", "lightning_gans.ImageFolderDataModule", "--data.root", "images",
+          "--data.image_size", "30"], "30"),
+        # a callback setting that cannot work
+        (["--config", "gan_ring.yaml", "--trainer.callbacks.init_args.every_n_batches=0"], "every_n_batches"),
+        # a setting the variant fixes itself, given again
+        (["--config", "wgangp_cifar10.yaml", "--model.init_args.clip_value=0.1"], "clip_value"),
+        # a resume with nothing to resume
+        (["--config", "gan_ring.yaml", "--ckpt_path", "last"], "--ckpt_path last"),
+    ],
+)
+def test_user_errors_through_fit_are_one_line(tmp_path: Path, image_root: Path, extra, message):
+    import shutil
+
+    for config in ("dcgan_mnist.yaml", "gan_ring.yaml", "wgangp_cifar10.yaml"):
+        shutil.copy(REPO / "configs" / config, tmp_path / config)
+    shutil.copytree(image_root, tmp_path / "images")
+    _one_line_error(run_cli("fit", *extra, cwd=tmp_path), message)
+
+
+def test_generate_errors_are_one_line(tmp_path: Path):
+    import torch
+
+    import lightning_gans as lg
+
+    model = lg.GAN(latent_dim=2, hidden_dim=8, num_layers=1)
+    checkpoint = {"state_dict": model.state_dict(), "lightning_gans_class": "lightning_gans.GAN",
+                  "hyper_parameters": dict(model.hparams), "lightning_gans_version": "0.0.1"}
+    torch.save(checkpoint, tmp_path / "ok.ckpt")
+    # A device that is not there.
+    missing = "cuda:3" if not torch.cuda.is_available() else f"cuda:{torch.cuda.device_count()}"
+    _one_line_error(run_cli("generate", "--ckpt_path", "ok.ckpt", "--device", missing, cwd=tmp_path), missing)
+    # Weights from another version of the model.
+    checkpoint["hyper_parameters"]["hidden_dim"] = 16
+    torch.save(checkpoint, tmp_path / "other.ckpt")
+    _one_line_error(run_cli("generate", "--ckpt_path", "other.ckpt", cwd=tmp_path), "lightning_gans 0.0.1")
+    # An output folder with another run's samples in it.
+    assert run_cli("generate", "--ckpt_path", "ok.ckpt", "--output_dir", "out", cwd=tmp_path).returncode == 0
+    _one_line_error(run_cli("generate", "--ckpt_path", "ok.ckpt", "--output_dir", "out", cwd=tmp_path), "--overwrite")

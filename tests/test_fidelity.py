@@ -1,5 +1,6 @@
 """FidelityMetrics: FID/IS/KID against the math, offline weights, caching."""
 
+import os
 from pathlib import Path
 from unittest import mock
 from urllib.error import URLError
@@ -92,10 +93,11 @@ class ImageFolder(lg.ImageFolderDataModule):
     pass
 
 
-def _fit(callback, root, tmp_path, **trainer_kwargs):
+def _fit(callback, root, tmp_path, callbacks_extra=(), **trainer_kwargs):
     model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
     data = lg.ImageFolderDataModule(root=str(root), image_size=32, channels=3, batch_size=4, num_workers=0)
-    t = trainer(limit_train_batches=2, callbacks=[callback], default_root_dir=str(tmp_path), **trainer_kwargs)
+    t = trainer(limit_train_batches=2, callbacks=[callback, *callbacks_extra], default_root_dir=str(tmp_path),
+                **trainer_kwargs)
     t.fit(model, data)
     return t, data
 
@@ -152,6 +154,76 @@ def test_real_statistics_are_cached_and_reused(image_root, tmp_path):
     assert np.isfinite(second.last["metrics/fid"])
     # Reused within a run as well: the second evaluation reads nothing either.
     assert second._real_ready
+
+
+def _real_images_embedded(callback, root, tmp_path) -> int:
+    counted = []
+    original = FidelityMetrics._update
+
+    def counting(self, images, real):
+        counted.extend([len(images)] if real else [])
+        return original(self, images, real)
+
+    with mock.patch.object(FidelityMetrics, "_update", counting):
+        _fit(callback, root, tmp_path)
+    return sum(counted)
+
+
+def _cached_callback(cache):
+    return FidelityMetrics(every_n_batches=1, num_samples=16, feature_extractor=Pooled(), metrics=("fid", "kid"),
+                           kid_subset_size=8, kid_subsets=4, cache_dir=str(cache))
+
+
+def test_the_cache_follows_the_real_images_content(image_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "images"
+    shutil.copytree(image_root, root)
+    cache = tmp_path / "cache"
+    assert _real_images_embedded(_cached_callback(cache), root, tmp_path) == 24
+    assert _real_images_embedded(_cached_callback(cache), root, tmp_path) == 0  # cached
+    # One image replaced by another (new content, size and time): the old statistics are stale.
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(root / "0.png")
+    os.utime(root / "0.png", ns=(1, 1))
+    assert _real_images_embedded(_cached_callback(cache), root, tmp_path) == 24
+    assert len(list(cache.glob("*.pt"))) == 2
+
+
+def test_a_corrupt_cache_file_is_recomputed_not_a_crash(image_root, tmp_path):
+    cache = tmp_path / "cache"
+    assert _real_images_embedded(_cached_callback(cache), image_root, tmp_path) == 24
+    (path,) = cache.glob("*.pt")
+    path.write_bytes(b"not a torch file")
+    callback = _cached_callback(cache)
+    with pytest.warns(UserWarning, match="unreadable real-statistics cache"):
+        assert _real_images_embedded(callback, image_root, tmp_path) == 24
+    assert np.isfinite(callback.last["metrics/fid"])
+    assert _real_images_embedded(_cached_callback(cache), image_root, tmp_path) == 0  # rewritten
+
+
+def test_a_best_fid_checkpoint_needs_the_metric_at_validation(image_root, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lightning_gans.errors import ConfigurationError
+
+    callback = FidelityMetrics(every_n_batches=2, on_validation=False, feature_extractor=Pooled(), num_samples=8)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="metrics/fid", mode="min")
+    with pytest.raises(ConfigurationError, match="on_validation: true"):
+        _fit(callback, image_root, tmp_path, enable_checkpointing=True, callbacks_extra=[checkpoint])
+
+
+def test_fid_at_validation_feeds_the_best_checkpoint(image_root, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    callback = FidelityMetrics(feature_extractor=Pooled(), num_samples=8, num_real=8, metrics=("fid",),
+                               cache_dir=str(tmp_path / "cache"))
+    best = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="metrics/fid", mode="min", filename="best-{step}")
+    t, _ = _fit(callback, image_root, tmp_path, enable_checkpointing=True, callbacks_extra=[best], limit_val_batches=1,
+                max_epochs=2)
+    assert "metrics/fid" in t.callback_metrics
+    assert best.best_model_path and Path(best.best_model_path).is_file()
 
 
 DDP_SCRIPT = """

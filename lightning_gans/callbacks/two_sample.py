@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 from lightning_gans.callbacks._logging import log_metrics
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.generate import iter_samples, resolve_labels
+from lightning_gans.progress import Progress, format_duration
 from lightning_gans.metrics.two_sample import (
     MIN_C2ST_SAMPLES,
     C2STResult,
@@ -154,6 +156,7 @@ class TwoSampleTest(L.Callback):
         if step == self._last_evaluated:
             return None
         self._last_evaluated = step
+        start = time.monotonic()
         results = self.compute(trainer, pl_module) if trainer.is_global_zero else None
         if trainer.world_size > 1:
             results = trainer.strategy.broadcast(results, src=0)
@@ -174,7 +177,10 @@ class TwoSampleTest(L.Callback):
         if "mmd" in results:
             mmd = results["mmd"]
             parts.append(f"MMD^2 {mmd.mmd2:.2e} (p={mmd.p_value:.2g}, bandwidth {mmd.bandwidth:.3g})")
-        rank_zero_info(f"[TwoSampleTest] step {step}, {self.num_samples} real vs generated: " + ", ".join(parts))
+        rank_zero_info(
+            f"[TwoSampleTest] step {step}, {self.num_samples} real vs generated: " + ", ".join(parts)
+            + f" ({format_duration(time.monotonic() - start)})"
+        )
         return metrics
 
     @torch.no_grad()
@@ -205,10 +211,17 @@ class TwoSampleTest(L.Callback):
 
     def _generated(self, pl_module: Any) -> Tensor:
         """``num_samples`` samples from the seed's noise, in batches (every class in turn for
-        conditional models), as ``python -m lightning_gans generate`` draws them."""
+        conditional models), as ``python -m lightning_gans generate`` draws them; long draws
+        (images) print their progress."""
         labels = resolve_labels(pl_module, self.num_samples, None)
         batches = iter_samples(pl_module, self.num_samples, labels, seed=self.seed, batch_size=self.batch_size)
-        return torch.cat([samples for samples, _ in batches])
+        chunks = []
+        description = f"[TwoSampleTest] step {getattr(pl_module, 'generator_steps', 0)}: generated samples"
+        with Progress(self.num_samples, description, unit="samples", enabled=self.num_samples > 5000) as progress:
+            for samples, _ in batches:
+                chunks.append(samples)
+                progress.update(len(samples))
+        return torch.cat(chunks)
 
     # ------------------------------------------------------------------ real samples
 
