@@ -1,5 +1,7 @@
-"""Every image variant's config trains through the CLI: on generated images (always) and on
-the real MNIST test images of ../shared (where present)."""
+"""Every image variant's config builds and trains a few steps through the CLI on generated
+images and on the real MNIST test images of ../shared (where present), resized and converted
+as each architecture needs. (``fast_dev_run`` turns checkpoints and loggers off: the full user
+journeys, with the configs' own callbacks and loggers, are in test_journeys.py.)"""
 
 from pathlib import Path
 
@@ -17,7 +19,7 @@ NARROW = {"SNGAN": ["--model.init_args.g_channels=16", "--model.init_args.d_chan
 
 @pytest.fixture(autouse=True)
 def _in_tmp_path(tmp_path, monkeypatch):
-    """Configs write checkpoints/<name> relative to the working folder: keep it out of the repo."""
+    """Runs write lightning_logs/ relative to the working folder: keep it out of the repo."""
     monkeypatch.chdir(tmp_path)
 
 

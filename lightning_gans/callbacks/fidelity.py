@@ -110,7 +110,8 @@ class FidelityMetrics(L.Callback):
     images of the datamodule's ``real_split``; log ``metrics/fid``, ``metrics/is``,
     ``metrics/is_std``, ``metrics/kid``, ``metrics/kid_std``.
 
-    By default it evaluates when Lightning validates, so the trainer's
+    Nothing is evaluated under ``fast_dev_run`` (which also turns checkpoints and loggers
+    off). By default it evaluates when Lightning validates, so the trainer's
     ``val_check_interval`` (with ``check_val_every_n_epoch: null``, in generator steps) sets
     the cadence and ``ModelCheckpoint(monitor="metrics/fid", mode="min")``, which saves after
     each validation, keeps the best generator: the metric exists whenever it is checked.
@@ -262,11 +263,13 @@ class FidelityMetrics(L.Callback):
     # ------------------------------------------------------------------ cadence
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.fast_dev_run:  # a smoke test of the loop, like Lightning's own checkpointing
+            return
         if self.every_n_batches and pl_module.generator_steps % self.every_n_batches == 0:
             log_metrics(trainer, self.evaluate(trainer, pl_module))
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        if self.on_validation and not trainer.sanity_checking:
+        if self.on_validation and not trainer.sanity_checking and not trainer.fast_dev_run:
             # Logged through the module, so ModelCheckpoint(monitor=...) sees it at this validation.
             pl_module.log_dict(self.evaluate(trainer, pl_module), on_step=False, on_epoch=True)
 
