@@ -19,7 +19,7 @@ from lightning_gans.data import (
     MNISTDataModule,
     ToyDataModule,
 )
-from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError
+from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError, NonFiniteSamplesError
 from lightning_gans.strategies import GANDDPStrategy, register_gan_ddp
 from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP
 
@@ -50,6 +50,7 @@ __all__ = [
     "LSGAN",
     "ModeCoverage",
     "NonFiniteLossError",
+    "NonFiniteSamplesError",
     "R1GAN",
     "SNGAN",
     "ToyDataModule",

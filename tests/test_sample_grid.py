@@ -109,7 +109,8 @@ def test_cli_run_sends_the_config_to_wandb(tmp_path: Path, monkeypatch):
               "--trainer.logger.save_dir", str(tmp_path), "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
               "--trainer.log_every_n_steps", "1", "--trainer.limit_val_batches", "1", "--data.num_samples", "3000", "--model.init_args.hidden_dim", "16"])
     wandb.finish()
-    run_dir = next((tmp_path / "wandb").glob("offline-run-*"))
+    # The run folder: <save_dir>/<config name>/version_0 (a WandbLogger without a name).
+    run_dir = next((tmp_path / "gan_ring" / "version_0" / "wandb").glob("offline-run-*"))
     record = _wandb_record(run_dir, (b"R1Penalty", b"ToyDataModule", b"loss/d"))
     for key in (b"R1Penalty", b"ToyDataModule", b"loss/d"):  # the saved config and the metrics
         assert key in record, key
