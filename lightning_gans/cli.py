@@ -174,7 +174,7 @@ class GANCLI(LightningCLI):
 
     @staticmethod
     def _continue_csv(logger: CSVLogger, step: int) -> None:
-        """Keep the rows an interrupted run logged before ``step`` in ``metrics.csv`` (Lightning's
+        """Keep the rows an interrupted run logged up to ``step`` in ``metrics.csv`` (Lightning's
         CSVLogger deletes the file when it opens an existing folder)."""
         header, rows = keep_csv_rows_before(Path(logger.log_dir) / "metrics.csv", step)
         _compat.csv_logger_continue(logger, header, rows)

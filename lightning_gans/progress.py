@@ -13,7 +13,10 @@ from typing import TextIO
 
 
 def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
+    """``"0.4s"``, ``"42s"``, ``"3m05s"``, ``"1h02m"``."""
+    if seconds < 10:
+        return f"{max(seconds, 0):.1f}s"
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
