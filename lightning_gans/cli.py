@@ -171,6 +171,20 @@ class GANCLI(LightningCLI):
 
     def after_fit(self) -> None:
         os.environ.pop(RUN_DIR_ENV, None)
+        self._save_final_last_checkpoint()
+
+    def _save_final_last_checkpoint(self) -> None:
+        """Make ``last.ckpt`` hold the final model when training ended at an epoch's end
+        (``max_epochs``), also when the checkpoint's step cadence did not fall there. Such a
+        checkpoint resumes exactly (``tests/test_journeys.py``); one taken after a run that
+        stopped mid-epoch (``max_steps``) would not, so that case keeps the cadence's last."""
+        trainer, model = self.trainer, self.model
+        if trainer.interrupted or not getattr(model, "_epoch_ending", False):
+            return
+        for callback in trainer.checkpoint_callbacks:
+            if getattr(callback, "save_last", False) and getattr(callback, "dirpath", None):
+                trainer.save_checkpoint(Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}")
+                return
 
     @staticmethod
     def _continue_csv(logger: CSVLogger, step: int) -> None:

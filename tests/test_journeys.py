@@ -190,3 +190,20 @@ def test_config_journey(config, tmp_path, journey_assets):
 @pytest.mark.parametrize("config", sorted(set(CONFIGS) - EXACT))
 def test_config_journey_resumes_to_identical_weights(config, tmp_path, journey_assets):
     _journey(config, tmp_path, journey_assets, exact=True)
+
+
+def test_last_checkpoint_holds_the_final_model_when_the_cadence_misses_the_end(tmp_path, journey_assets):
+    """dcgan_mnist saves last.ckpt every N steps; a run of 3 batches with N = 2 still ends with
+    last.ckpt at step 3, and resuming from it continues there."""
+    config = sized_config("dcgan_mnist.yaml", tmp_path, journey_assets)
+    settings = yaml.safe_load(config.read_text())
+    for callback in settings["trainer"]["callbacks"]:
+        if "every_n_train_steps" in callback.get("init_args", {}):
+            callback["init_args"]["every_n_train_steps"] = 2
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    fit = ["fit", "--config", str(config), *data_args("dcgan_mnist.yaml", journey_assets)]
+    run([*fit, "--trainer.max_epochs", "1"], tmp_path)
+    last = tmp_path / "lightning_logs" / "dcgan_mnist" / "version_0" / "checkpoints" / "last.ckpt"
+    assert step_of(last) == BATCHES
+    run([*fit, "--trainer.max_epochs", "2", "--ckpt_path", "last"], tmp_path)
+    assert step_of(last) == 2 * BATCHES
