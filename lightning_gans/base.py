@@ -620,12 +620,16 @@ class BaseGAN(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Never write non-finite weights: a NaN loss that the periodic check has not read yet
         # stops training here, before the file (e.g. last.ckpt) is replaced.
-        self._raise_if_nonfinite()
+        kept = "the checkpoint was not written, so the last one saved keeps the last finite model"
+        try:
+            self._raise_if_nonfinite()
+        except NonFiniteLossError as error:
+            raise NonFiniteLossError(f"{error} At generator step {self.generator_steps} {kept}.") from None
         if not _all_finite(self.generator, self.discriminator, self.generator_ema):
             raise NonFiniteLossError(
-                f"Non-finite weights at generator step {self.generator_steps}: the checkpoint was not written, so "
-                "the last good one is kept. Try lower learning rates, a gradient penalty (WGANGP, R1GAN) or "
-                "spectral normalisation (SNGAN), and resume from the last checkpoint with --ckpt_path."
+                f"Non-finite weights at generator step {self.generator_steps}: {kept}. Try lower learning rates, a "
+                "gradient penalty (WGANGP, R1GAN) or spectral normalisation (SNGAN), and resume from the last "
+                "checkpoint with --ckpt_path."
             )
         # Exact resumes from checkpoints taken at an epoch's end or after its last batch.
         _compat.finish_spent_loader_iterators(checkpoint)

@@ -122,40 +122,6 @@ def test_missing_weights_error_names_the_argument():
             FidelityMetrics()._build_metrics(torch.device("cpu"))
 
 
-def test_real_statistics_are_cached_and_reused(image_root, tmp_path):
-    cache = tmp_path / "cache"
-    first = FidelityMetrics(every_n_batches=1, num_samples=16, feature_extractor=Pooled(), metrics=("fid", "kid"),
-                            kid_subset_size=8, kid_subsets=4, cache_dir=str(cache))
-    real_batches_first = []
-    original_first = FidelityMetrics._update
-
-    def counting_first(self, images, real):
-        real_batches_first.extend([len(images)] if real else [])
-        return original_first(self, images, real)
-
-    with mock.patch.object(FidelityMetrics, "_update", counting_first):
-        _fit(first, image_root, tmp_path)
-    # Two evaluations in the first run, but the 24 real images were embedded once.
-    assert sum(real_batches_first) == 24
-    assert len(list(cache.glob("*.pt"))) == 1
-
-    real_batches = []
-    original = FidelityMetrics._update
-
-    def counting(self, images, real):
-        real_batches.extend([len(images)] if real else [])
-        return original(self, images, real)
-
-    second = FidelityMetrics(every_n_batches=1, num_samples=16, feature_extractor=Pooled(), metrics=("fid", "kid"),
-                             kid_subset_size=8, kid_subsets=4, cache_dir=str(cache))
-    with mock.patch.object(FidelityMetrics, "_update", counting):
-        _fit(second, image_root, tmp_path)
-    assert real_batches == []  # no real image was embedded: the statistics came from the cache
-    assert np.isfinite(second.last["metrics/fid"])
-    # Reused within a run as well: the second evaluation reads nothing either.
-    assert second._real_ready
-
-
 def _real_images_embedded(callback, root, tmp_path) -> int:
     counted = []
     original = FidelityMetrics._update
@@ -172,6 +138,19 @@ def _real_images_embedded(callback, root, tmp_path) -> int:
 def _cached_callback(cache):
     return FidelityMetrics(every_n_batches=1, num_samples=16, feature_extractor=Pooled(), metrics=("fid", "kid"),
                            kid_subset_size=8, kid_subsets=4, cache_dir=str(cache))
+
+
+def test_real_statistics_are_cached_and_reused(image_root, tmp_path):
+    cache = tmp_path / "cache"
+    # Two evaluations in the first run, but the 24 real images were embedded once.
+    assert _real_images_embedded(_cached_callback(cache), image_root, tmp_path) == 24
+    assert len(list(cache.glob("*.pt"))) == 1
+    second = _cached_callback(cache)
+    # No real image was embedded: the statistics came from the cache.
+    assert _real_images_embedded(second, image_root, tmp_path) == 0
+    assert np.isfinite(second.last["metrics/fid"])
+    # Reused within a run as well: the second evaluation reads nothing either.
+    assert second._real_ready
 
 
 def test_the_cache_follows_the_real_images_content(image_root, tmp_path):

@@ -137,3 +137,24 @@ def test_fit_with_ckpt_path_last_continues_where_the_run_stopped(tmp_path, monke
     assert Path(second.trainer.ckpt_path) == Path("lightning_logs/config/version_0/checkpoints/last.ckpt")
     assert second.model.generator_steps == second.trainer.global_step == 9
     assert second.model.discriminator_steps == 18
+
+
+@pytest.mark.parametrize("poisoned", ["generator", "generator_ema"])
+def test_a_nan_never_reaches_last_ckpt(tmp_path, poisoned):
+    """Weights that turn NaN between two checkpoints (the trained generator, whose losses then
+    turn NaN, or the EMA copy, whose do not) stop training at the next save, before it writes:
+    last.ckpt keeps the last finite model."""
+
+    class Poison(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if trainer.global_step == 3:
+                with torch.no_grad():
+                    next(getattr(pl_module, poisoned).parameters()).fill_(float("nan"))
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=2, save_top_k=0, save_last=True)
+    model = lg.GAN(latent_dim=2, hidden_dim=16, num_layers=1, ema_decay=0.9, check_finite_every_n_batches=100)
+    with pytest.raises(lg.NonFiniteLossError, match="the checkpoint was not written"):
+        _fit(model, tiny_toy(num_samples=640, batch_size=64), tmp_path, 10, callbacks=[Poison(), checkpoint])
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert saved["global_step"] == 2
+    assert all(torch.isfinite(t).all() for t in saved["state_dict"].values())
