@@ -26,6 +26,7 @@ from typing import Any
 import lightning as L
 from jsonargparse import Namespace
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
@@ -63,7 +64,7 @@ def _import(class_path: str) -> Any:
         return None
 
 
-def _is(class_path: Any, base: type) -> bool:
+def _is(class_path: Any, base: type | tuple[type, ...]) -> bool:
     cls = _import(class_path) if isinstance(class_path, str) else None
     return isinstance(cls, type) and issubclass(cls, base)
 
@@ -148,7 +149,7 @@ class GANCLI(LightningCLI):
         if self.run_plan is None:
             return
         for callback in self.trainer.checkpoint_callbacks:
-            if getattr(callback, "dirpath", True) is None:
+            if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(self.run_plan.checkpoint_dir)
 
     def before_fit(self) -> None:
@@ -182,7 +183,7 @@ class GANCLI(LightningCLI):
         if trainer.interrupted or not getattr(model, "_epoch_ending", False):
             return
         for callback in trainer.checkpoint_callbacks:
-            if getattr(callback, "save_last", False) and getattr(callback, "dirpath", None):
+            if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath:
                 trainer.save_checkpoint(Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}")
                 return
 

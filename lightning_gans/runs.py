@@ -107,16 +107,13 @@ def plan_run(root: Path, ckpt_path: str | None, is_global_zero: bool) -> RunPlan
     if ckpt_path == "last":
         run_dir = Path(inherited) if inherited else latest_resumable_run(root)
         resolved = str(run_dir / "checkpoints" / "last.ckpt")
-        step, epoch = checkpoint_progress(resolved)
-        return RunPlan(run_dir, resolved, True, step, epoch)
+        return RunPlan(run_dir, resolved, True, *checkpoint_progress(resolved))
     if ckpt_path in ("best", "hpc", "registry") or (ckpt_path or "").startswith("registry:"):
         raise ConfigurationError(
             f"--ckpt_path {ckpt_path} is not supported by lightning_gans' run folders; use --ckpt_path last (the "
             "newest run of this config) or --ckpt_path PATH."
         )
-    step = epoch = None
-    if ckpt_path is not None:
-        step, epoch = checkpoint_progress(ckpt_path)
+    step, epoch = checkpoint_progress(ckpt_path) if ckpt_path is not None else (None, None)
     if inherited:
         run_dir = Path(inherited)
     elif is_global_zero:

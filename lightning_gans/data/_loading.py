@@ -50,12 +50,12 @@ def resumable_loader(
     trainer = getattr(datamodule, "trainer", None)
     sampler = None
     if shuffle:
-        distributed = trainer is not None and trainer.world_size > 1
+        world_size, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         sampler = EpochShuffle(
             dataset,
             trainer=trainer,
-            num_replicas=trainer.world_size if distributed else 1,
-            rank=trainer.global_rank if distributed else 0,
+            num_replicas=world_size,
+            rank=rank,
             shuffle=True,
             seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
             drop_last=drop_last,
