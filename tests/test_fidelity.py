@@ -5,11 +5,9 @@ from pathlib import Path
 from unittest import mock
 from urllib.error import URLError
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 import lightning_gans as lg

@@ -10,7 +10,6 @@ are in the file.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
