@@ -24,3 +24,13 @@ def eval_mode(*modules: nn.Module | None) -> Iterator[None]:
     finally:
         for m, training in saved:
             m.training = training
+
+
+def run_seed() -> int | None:
+    """The run's seed as ``seed_everything`` (and the CLI's ``seed_everything``) set it, or
+    ``None`` when no seed was set. Lightning publishes it in ``PL_GLOBAL_SEED``; this is the
+    one place that reads it."""
+    import os
+
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    return int(seed) if seed is not None else None
