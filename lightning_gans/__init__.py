@@ -25,7 +25,7 @@ from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN,
 
 __version__ = "0.1.0"
 
-register_gan_ddp()  # strategy="ddp" trains GANs: see lightning_gans.strategies
+register_gan_ddp()  # adds "gan_ddp" (and _spawn, _fork, _notebook); Lightning's "ddp" names stay its own
 
 __all__ = [
     "BaseGAN",

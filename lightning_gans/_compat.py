@@ -10,6 +10,8 @@ import csv
 from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.strategies import DDPStrategy
+from torch import nn
 
 
 def csv_logger_continue(logger: CSVLogger, header: list[str], rows: list[dict[str, Any]]) -> None:
@@ -70,3 +72,68 @@ def repair_mid_epoch_state(checkpoint: dict[str, Any]) -> None:
     for counts in (epochs.get("current"), epochs.get("total")):
         if in_epoch and counts and counts.get("ready") == counts.get("completed"):
             counts["ready"] = counts["started"] = counts["completed"] + 1
+
+
+# --- callbacks and metrics ---
+
+
+def logger_step(trainer: Any) -> int:
+    """The step Lightning's own ``self.log`` passes to the loggers during fitting: batches that
+    stepped (once per batch, however many optimizers a GAN steps in it).
+
+    Why private: no public attribute holds it. ``trainer.global_step`` counts optimizer steps
+    (``n_critic + 1`` per batch here); Lightning's logger connector and its own callbacks
+    (``LearningRateMonitor``, ``DeviceStatsMonitor``) read ``fit_loop.epoch_loop._batches_that_stepped``.
+    """
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
+def set_callback_metrics(trainer: Any, metrics: dict[str, float]) -> None:
+    """Put ``metrics`` into ``trainer.callback_metrics`` where ``LightningModule.log`` is refused.
+
+    Why not public: ``log``/``log_dict`` (which the callbacks use in ``on_train_batch_end``) raise
+    in ``on_train_end``, yet the last evaluation runs there and ``trainer.callback_metrics`` should
+    hold it after ``fit``. This writes into the dict the ``callback_metrics`` property returns,
+    relying on it being the trainer's live dict, which Lightning does not document.
+    """
+    import torch
+
+    trainer.callback_metrics.update({k: torch.tensor(float(v)) for k, v in metrics.items()})
+
+
+def inception_features(net: Any, images: Any) -> tuple[Any, ...]:
+    """Every feature ``net`` (torchmetrics' ``NoTrainInceptionV3``) was built for, from one forward
+    pass of ``uint8`` images: e.g. the 2048-d pool features and the logits, for FID/KID and IS.
+
+    Why private: the public forwards do not serve. torchmetrics' ``NoTrainInceptionV3.forward``
+    returns only the first feature (FID and IS would need two InceptionV3 passes);
+    torch-fidelity's ``FeatureExtractorInceptionV3.forward`` returns them all but lacks
+    torchmetrics' ``antialias`` resize. torchmetrics' ``_torch_fidelity_forward`` does both.
+    """
+    return net._torch_fidelity_forward(images)
+
+
+# --- distributed training ---
+
+
+def wrap_in_ddp(strategy: DDPStrategy, network: nn.Module) -> nn.Module:
+    """Wrap one network in ``DistributedDataParallel`` exactly as ``strategy`` would wrap a
+    whole module, and register the strategy's communication hook on it.
+
+    Why private: ``DDPStrategy`` keeps its DDP arguments (``_ddp_kwargs``), device placement
+    (a side CUDA stream) and communication hook (``_ddp_comm_state``, ``_ddp_comm_hook``,
+    ``_ddp_comm_wrapper``) private and applies them only to the whole ``LightningModule`` in
+    ``_setup_model``/``_register_ddp_hooks``. A GAN needs one wrapper per network (see
+    :mod:`lightning_gans.strategies`), with the same arguments the user gave the strategy.
+    """
+    from lightning.pytorch.overrides.distributed import _register_ddp_comm_hook
+
+    wrapper = strategy._setup_model(network)
+    if strategy.root_device.type == "cuda":  # as DDPStrategy: comm hooks need NCCL
+        _register_ddp_comm_hook(
+            model=wrapper,
+            ddp_comm_state=strategy._ddp_comm_state,
+            ddp_comm_hook=strategy._ddp_comm_hook,
+            ddp_comm_wrapper=strategy._ddp_comm_wrapper,
+        )
+    return wrapper

@@ -1,15 +1,11 @@
-"""``BaseGAN``: the one adversarial training loop that every variant shares.
+"""``BaseGAN``: the Lightning side of the adversarial training that every variant shares.
 
-The generator minimises, and the discriminator maximises, a two-sample-test objective
-(Goodfellow et al. 2014, Eq. 1, or the divergence a variant swaps in). Each training
-batch runs, with Lightning's manual optimisation:
+The update itself (Goodfellow et al. 2014, Algorithm 1: ``n_critic`` discriminator updates,
+then one generator update reusing the last fakes) is :mod:`lightning_gans.step`, which gets
+the networks as arguments. This module wires it to Lightning: manual optimisation, the
+optimizers, schedulers and precision plugin, logging, the random stream and checkpoint state.
 
-1. ``n_critic`` discriminator updates on the batch's real samples, each against a fresh
-   fake batch (``G`` runs under ``no_grad`` for all but the last);
-2. one generator update that reuses the last fake batch *with* its graph, so every update
-   costs exactly one generator forward.
-
-So one batch is one generator step, and every step count of the trainer counts generator
+One batch is one generator step, and every step count of the trainer counts generator
 steps: ``trainer.global_step``, ``trainer.max_steps``, ``limit_train_batches``,
 ``ModelCheckpoint(every_n_train_steps=...)``, the loggers' x-axis and the callbacks'
 ``every_n_batches``. (Discriminator updates go through the strategy and precision plugin
@@ -20,32 +16,35 @@ Training noise comes from the module's own random stream, reseeded every batch f
 run's seed, the process rank and the generator step, so a resumed run draws exactly the
 noise the uninterrupted run would have drawn, and every DDP rank draws different noise.
 
-A variant overrides only what differs: :meth:`discriminator_loss`,
-:meth:`generator_loss`, :meth:`discriminator_penalty`, :meth:`after_discriminator_step`,
-:meth:`configure_default_optimizer`, or the networks it builds.
+A variant declares what differs, each once: its networks (:meth:`build_networks`), its
+defaults in its signature (``loss``, ``n_critic``…), :meth:`default_penalty`,
+:meth:`configure_default_optimizer`, and any of the hooks :meth:`discriminator_loss`,
+:meth:`generator_loss` (with :attr:`generator_sees_real`), :meth:`discriminator_penalty`,
+:meth:`after_discriminator_step` and :meth:`after_generator_step`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.core.optimizer import do_nothing_closure as _no_closure
+from lightning.pytorch.core.optimizer import LightningOptimizer, do_nothing_closure
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 
-from lightning_gans import _compat
+from lightning_gans import _compat, step
 from lightning_gans.errors import ConfigurationError, NonFiniteLossError
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
-from lightning_gans.utils import eval_mode
+from lightning_gans.utils import eval_mode, run_seed
 
 
 def packed_shape(data_shape: Sequence[int], pack: int) -> tuple[int, ...]:
@@ -54,34 +53,46 @@ def packed_shape(data_shape: Sequence[int], pack: int) -> tuple[int, ...]:
     return (pack * data_shape[0], *data_shape[1:])
 
 
-def _check_strategy(strategy: Any) -> None:
-    """Stop a DDP strategy that wraps the whole module without unused-parameter detection:
-    it fails at the first update with "Expected to have finished reduction" otherwise."""
-    from lightning.pytorch.strategies import DDPStrategy
+def _check_data_parallel(model: Any) -> None:
+    """Stop a DDP wrapper of the whole module without unused-parameter detection (Lightning's
+    ``DDPStrategy``): it fails at the first update with "Expected to have finished reduction"."""
+    if isinstance(model, DistributedDataParallel) and not model.find_unused_parameters:
+        raise ConfigurationError(
+            "Lightning's DDPStrategy wraps the generator and discriminator in one DistributedDataParallel module, "
+            "which cannot train a GAN (each update leaves the other network without gradients). Use "
+            "strategy='gan_ddp' (or 'gan_ddp_spawn', 'gan_ddp_fork', 'gan_ddp_notebook'; the CLI picks it for "
+            "'ddp'), or lightning_gans.GANDDPStrategy(...) with the same arguments."
+        )
 
-    from lightning_gans.strategies import GANDDPStrategy
 
-    if isinstance(strategy, DDPStrategy) and not isinstance(strategy, GANDDPStrategy):
-        if not strategy._ddp_kwargs.get("find_unused_parameters", False):
-            raise ConfigurationError(
-                f"{type(strategy).__name__} wraps the generator and discriminator in one DistributedDataParallel "
-                "module, which cannot train a GAN (each update leaves the other network without gradients). "
-                "Use strategy='ddp' (lightning_gans registers its GANDDPStrategy under that name) or "
-                "lightning_gans.GANDDPStrategy(...) with the same arguments."
-            )
+@dataclass(frozen=True)
+class _LightningUpdate:
+    """:class:`lightning_gans.step.Update` through Lightning: the optimizer toggled, backward
+    through the precision plugin, the step through the strategy (AMP, clipping hooks)."""
+
+    module: BaseGAN
+    optimizer: LightningOptimizer
+    counted: bool
+    """Whether the step counts as a trainer step: ``global_step`` counts generator steps only;
+    :attr:`BaseGAN.discriminator_steps` counts the others."""
+
+    def training(self) -> AbstractContextManager[object]:
+        return self.module.toggled_optimizer(self.optimizer)
+
+    def step(self, loss: Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.module.manual_backward(loss)
+        if self.counted:
+            self.optimizer.step()
+        else:  # the strategy's (public) step: AMP and clipping as usual, but no trainer step counted
+            self.module.trainer.strategy.optimizer_step(self.optimizer.optimizer, closure=do_nothing_closure)
+            self.module.discriminator_steps += 1
 
 
 def _package_version() -> str:
     from lightning_gans import __version__
 
     return __version__
-
-
-def _default_seed() -> int:
-    """The run's seed: ``seed_everything``'s (also under the CLI's ``seed_everything``), else
-    torch's initial seed."""
-    seed = os.environ.get("PL_GLOBAL_SEED")
-    return int(seed) if seed is not None else torch.initial_seed()
 
 
 def _all_finite(*modules: nn.Module | None) -> bool:
@@ -101,11 +112,13 @@ class BaseGAN(L.LightningModule):
 
     Args:
         generator: maps noise ``(N, latent_dim)`` (and labels, if conditional) to samples.
+            Pass both networks, or subclass and build them in :meth:`build_networks`.
         discriminator: maps samples (packed, if ``pack > 1``) to one output per input.
         latent_dim: size of the noise vector ``z ~ N(0, I)``.
         loss: adversarial loss by name, see :func:`lightning_gans.losses.get_adversarial_loss`.
         penalty: a discriminator regulariser from :mod:`lightning_gans.penalties` (gradient
-            penalty, R1, R2), added by the default :meth:`discriminator_penalty`.
+            penalty, R1, R2), added by the default :meth:`discriminator_penalty`; the
+            variant's :meth:`default_penalty` when ``None``.
         g_optimizer: builds the generator's optimizer from its parameters; the variant's
             paper default (:meth:`configure_default_optimizer`) when ``None``.
         d_optimizer: the same for the discriminator.
@@ -147,9 +160,9 @@ class BaseGAN(L.LightningModule):
 
     def __init__(
         self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        latent_dim: int,
+        generator: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
+        latent_dim: int | None = None,
         loss: str = "non_saturating",
         penalty: DiscriminatorPenalty | None = None,
         g_optimizer: OptimizerCallable | None = None,
@@ -170,10 +183,12 @@ class BaseGAN(L.LightningModule):
         torch_compile: bool = False,
     ) -> None:
         super().__init__()
+        if latent_dim is None:
+            raise ConfigurationError(f"{type(self).__name__} needs latent_dim, the size of the noise vector.")
+        if not isinstance(pack, int) or pack < 1:
+            raise ConfigurationError(f"pack must be an integer >= 1 (1 turns packing off), got {pack!r}.")
         if n_critic < 1:
             raise ConfigurationError(f"n_critic must be >= 1 discriminator updates per generator update, got {n_critic}.")
-        if pack < 1:
-            raise ConfigurationError(f"pack must be >= 1 (1 turns packing off), got {pack}.")
         if pack > 1 and self.conditional:
             raise ConfigurationError("pack > 1 is not supported by conditional variants; use pack=1.")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
@@ -190,19 +205,18 @@ class BaseGAN(L.LightningModule):
         )
         self.automatic_optimization = False
 
-        self.generator = generator
-        self.discriminator = discriminator
-        self.generator_ema: nn.Module | None = None
-        if ema_decay is not None:
-            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
         self.latent_dim = latent_dim
-        self.adversarial_loss: AdversarialLoss = get_adversarial_loss(loss)
-        self.penalty = penalty
-        self.n_critic = n_critic
         self.pack = pack
-        self.ema_decay = ema_decay
         self.data_shape = tuple(data_shape) if data_shape is not None else None
         self.num_classes = num_classes
+        self.generator, self.discriminator = self._networks(generator, discriminator)
+        self.generator_ema: nn.Module | None = None
+        if ema_decay is not None:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.adversarial_loss: AdversarialLoss = get_adversarial_loss(loss)
+        self.penalty = penalty if penalty is not None else self.default_penalty()
+        self.n_critic = n_critic
+        self.ema_decay = ema_decay
         self.check_finite_every_n_batches = check_finite_every_n_batches
         self._optimizer_factories = (g_optimizer, d_optimizer)
         self._scheduler_factories = (g_scheduler, d_scheduler)
@@ -218,10 +232,9 @@ class BaseGAN(L.LightningModule):
         self._first_nonfinite: Tensor | None = None  # (generator step, *losses) of the first bad batch
         self._loss_names: list[str] = []
         self._epoch_ending = False
-        # GANDDPStrategy's DistributedDataParallel wrappers of the two networks (not submodules,
-        # so checkpoints keep plain names); used only inside the training updates.
-        self._distributed: dict[str, nn.Module] = {}
-        self._phase: Literal["generate", "discriminator", "generator"] | None = None
+        # A data-parallel strategy's wrappers of the networks (see distribute); not submodules,
+        # so checkpoints keep plain names.
+        self._wrapped: dict[str, nn.Module] = {}
 
         fixed = torch.Generator().manual_seed(0)
         self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, generator=fixed))
@@ -229,6 +242,42 @@ class BaseGAN(L.LightningModule):
             self.register_buffer("fixed_labels", torch.arange(num_fixed_samples) % num_classes)
         else:
             self.fixed_labels = None
+
+    def _networks(self, generator: nn.Module | None, discriminator: nn.Module | None) -> tuple[nn.Module, nn.Module]:
+        """The networks given, or the variant's :meth:`build_networks` (never both)."""
+        builds = type(self).build_networks is not BaseGAN.build_networks
+        if generator is not None or discriminator is not None:
+            if builds:
+                raise ConfigurationError(
+                    f"{type(self).__name__} builds its own generator and discriminator from data_shape and its "
+                    "width settings; for networks of your own use lightning_gans.BaseGAN(generator=..., "
+                    "discriminator=..., latent_dim=...) or subclass it."
+                )
+            if generator is None or discriminator is None:
+                raise ConfigurationError("Pass both generator and discriminator (or build them in build_networks).")
+            return generator, discriminator
+        if not builds:
+            raise ConfigurationError(
+                "BaseGAN needs generator= and discriminator=, or a subclass that builds them in build_networks."
+            )
+        if self.data_shape is None:
+            raise ConfigurationError(f"{type(self).__name__} needs data_shape (the CLI links it from the data).")
+        return self.build_networks(self.data_shape, packed_shape(self.data_shape, self.pack))
+
+    # ------------------------------------------------------------------ what a variant declares
+
+    def build_networks(
+        self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
+    ) -> tuple[nn.Module, nn.Module]:
+        """The variant's ``(generator, discriminator)`` for samples of ``data_shape``; the
+        discriminator's input has ``discriminator_input_shape`` (PacGAN packing applied).
+        Called once, from ``__init__``, after the loop's settings are checked; the variant's
+        own settings are in :attr:`hparams`, and :attr:`latent_dim`, :attr:`num_classes` are set."""
+        raise NotImplementedError
+
+    def default_penalty(self) -> DiscriminatorPenalty | None:
+        """The variant's discriminator regulariser when ``penalty`` is not given (none by default)."""
+        return None
 
     # ------------------------------------------------------------------ variant hooks
 
@@ -245,14 +294,19 @@ class BaseGAN(L.LightningModule):
         """
         return self.adversarial_loss.generator(fake_outputs)
 
-    def discriminator_penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor | None:
+    def discriminator_penalty(self, critic: step.Critic, real: Tensor, fake: Tensor) -> Tensor | None:
         """A regulariser added to the discriminator loss (gradient penalty, R1), or ``None``.
 
-        ``fake`` is detached. Use :meth:`discriminate` as the critic so packing and labels
-        apply, e.g. ``r1_penalty(lambda x: self.discriminate(x, labels), real)``. By default
-        the configured :attr:`penalty`, if any.
+        ``critic(x)`` is the discriminator being trained, with packing and labels applied;
+        differentiate through it, e.g. ``r1_penalty(critic, real)``. ``fake`` is detached. By
+        default the configured :attr:`penalty`, if any, on this update's schedule and random
+        stream.
         """
-        return None if self.penalty is None else self.penalty(self, real, fake, labels)
+        if self.penalty is None:
+            return None
+        return self.penalty(
+            critic, real, fake, step=self.discriminator_steps, rng=self.noise_generator, grad_scale=self.penalty_grad_scale()
+        )
 
     def after_discriminator_step(self) -> None:
         """Runs after every discriminator update, e.g. weight clipping (WGAN)."""
@@ -278,33 +332,16 @@ class BaseGAN(L.LightningModule):
 
     def generate(self, z: Tensor, labels: Tensor | None = None, ema: bool = False) -> Tensor:
         """``G(z)`` (``G(z, y)`` for conditional variants); ``ema=True`` uses the EMA copy."""
-        if ema and self.generator_ema is not None:
-            net = self.generator_ema
-        elif self._phase == "generate":
-            net = self._distributed.get("generator", self.generator)
-        else:
-            net = self.generator
+        net = self.generator_ema if ema and self.generator_ema is not None else self.generator
         return net(z) if labels is None else net(z, labels)
 
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """``D(x)`` (``D(x, y)`` for conditional variants), packing samples when ``pack > 1``."""
-        if self.pack > 1:
-            x = self.pack_samples(x)
-        if self._phase == "discriminator":  # synchronised only in its own update
-            net = self._distributed.get("discriminator", self.discriminator)
-        else:
-            net = self.discriminator
-        return net(x) if labels is None else net(x, labels)
+        return step.critic_of(self.discriminator, labels, self.pack)(x)
 
     def pack_samples(self, x: Tensor) -> Tensor:
         """``(B, C, ...) -> (B / pack, pack * C, ...)``: consecutive samples become one input."""
-        batch = x.shape[0]
-        if batch % self.pack:
-            raise ConfigurationError(
-                f"A batch of {batch} samples cannot be packed in groups of pack={self.pack}; "
-                f"use a batch size that is a multiple of {self.pack} (and drop_last=True)."
-            )
-        return x.reshape(batch // self.pack, self.pack * x.shape[1], *x.shape[2:])
+        return step.pack_samples(x, self.pack)
 
     @torch.no_grad()
     def sample(
@@ -353,26 +390,23 @@ class BaseGAN(L.LightningModule):
     # ------------------------------------------------------------------ the training loop
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
+        """One generator step: :func:`lightning_gans.step.adversarial_step` on this batch."""
         real, labels = self.unpack_batch(batch)
         if self.channels_last and real.dim() == 4:
             real = real.contiguous(memory_format=torch.channels_last)
         g_opt, d_opt = self.optimizers()
-        n = real.shape[0]
         rng = self._reseed_noise()
-
-        for i in range(self.n_critic):
-            # Only the last fake batch keeps its graph: the generator update reuses it.
-            with torch.set_grad_enabled(i == self.n_critic - 1), self._in_phase("generate"):
-                fake = self.generate(self.sample_noise(n, rng), labels)
-            if i == 0 and fake.shape != real.shape:
-                raise ConfigurationError(
-                    f"The generator makes samples of shape {tuple(fake.shape[1:])} but the data has shape "
-                    f"{tuple(real.shape[1:])}; build the networks for the data's shape (model.data_shape)."
-                )
-            d_metrics = self._discriminator_update(d_opt, real, fake.detach(), labels)
-
-        g_metrics = self._generator_update(g_opt, fake, labels, real)
-        metrics = {**d_metrics, **g_metrics}
+        metrics = step.adversarial_step(
+            self,
+            self.training_networks(),
+            real,
+            labels,
+            noise=lambda: self.sample_noise(real.shape[0], rng),
+            n_critic=self.n_critic,
+            pack=self.pack,
+            update_discriminator=_LightningUpdate(self, d_opt, counted=False),
+            update_generator=_LightningUpdate(self, g_opt, counted=True),
+        )
         self._track_finite(metrics, batch_idx)
         self.generator_steps += 1
         if self.scheduler_interval == "batch":
@@ -380,67 +414,32 @@ class BaseGAN(L.LightningModule):
 
         if self._logs_this_step():
             losses = {k: metrics.pop(k) for k in ("loss/d", "loss/g")}
-            self.log_dict(losses, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
-            self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=n)
+            self.log_dict(losses, prog_bar=True, on_step=True, on_epoch=False, batch_size=real.shape[0])
+            self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=real.shape[0])
+
+    def training_networks(self) -> step.Networks:
+        """The networks a training step runs: a data-parallel strategy's wrappers (see
+        :meth:`distribute`) where it set them, else the networks themselves."""
+        return step.Networks(
+            generator=self._wrapped.get("generator", self.generator),
+            discriminator=self._wrapped.get("discriminator", self.discriminator),
+            frozen_discriminator=self.discriminator,
+        )
+
+    def distribute(self, wrap: Any) -> None:
+        """Let a data-parallel strategy wrap the generator and the discriminator, each on its
+        own, for the training updates (:class:`~lightning_gans.GANDDPStrategy` calls it);
+        ``wrap`` maps a network to its wrapper. ``None`` drops the wrappers."""
+        nets = {"generator": self.generator, "discriminator": self.discriminator}
+        self._wrapped = {} if wrap is None else {name: wrap(net) for name, net in nets.items()}
 
     def _logs_this_step(self) -> bool:
-        """Whether the trainer writes this batch's metrics to the loggers (every
-        ``log_every_n_steps``). ``self.log`` costs ~1 ms of CPU per key, so the loop logs only
-        the steps that reach a logger (and the progress bar) instead of every step."""
+        """Whether the trainer writes this step's metrics to the loggers: every
+        ``log_every_n_steps`` generator steps, as Lightning does. ``self.log`` costs ~1 ms of
+        CPU per key, so the loop logs only the steps that reach a logger and the progress bar."""
         trainer = self.trainer
-        connector = getattr(trainer, "_logger_connector", None)
-        if connector is None or not hasattr(connector, "should_update_logs"):
-            return True
-        return bool(trainer.fast_dev_run) or bool(connector.should_update_logs)
-
-    def _discriminator_update(
-        self, d_opt: Any, real: Tensor, fake: Tensor, labels: Tensor | None
-    ) -> dict[str, Tensor]:
-        with self.toggled_optimizer(d_opt), self._in_phase("discriminator"):
-            real_out = self.discriminate(real, labels)
-            fake_out = self.discriminate(fake, labels)
-            loss = self.discriminator_loss(real_out, fake_out)
-            penalty = self.discriminator_penalty(real, fake, labels)
-            total = loss if penalty is None else loss + penalty
-            d_opt.zero_grad(set_to_none=True)
-            self.manual_backward(total)
-            # Through the strategy and precision plugin (AMP unscaling, clipping hooks) like
-            # any step, but not counted as a trainer step: global_step counts generator steps.
-            self.trainer.strategy.optimizer_step(d_opt.optimizer, closure=_no_closure)
-        self.discriminator_steps += 1
-        self.after_discriminator_step()
-
-        metrics = {"d/real": real_out.detach().float().mean(), "d/fake": fake_out.detach().float().mean()}
-        if penalty is not None:
-            metrics["loss/d_penalty"] = penalty.detach()
-        if self.adversarial_loss.estimate is not None:
-            estimate = self.adversarial_loss.estimate(real_out.detach().float(), fake_out.detach().float())
-            metrics[f"divergence/{self.adversarial_loss.estimate_name}"] = estimate
-        metrics["loss/d"] = loss.detach()
-        return metrics
-
-    def _generator_update(self, g_opt: Any, fake: Tensor, labels: Tensor | None, real: Tensor) -> dict[str, Tensor]:
-        with self.toggled_optimizer(g_opt), self._in_phase("generator"):
-            fake_out = self.discriminate(fake, labels)
-            if self.generator_sees_real:
-                with torch.no_grad():
-                    real_out = self.discriminate(real, labels)
-                loss = self.generator_loss(fake_out, real_out)
-            else:
-                loss = self.generator_loss(fake_out)
-            g_opt.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            g_opt.step()
-        self.after_generator_step()
-        return {"loss/g": loss.detach()}
-
-    @contextmanager
-    def _in_phase(self, phase: Literal["generate", "discriminator", "generator"]) -> Iterator[None]:
-        self._phase = phase
-        try:
-            yield
-        finally:
-            self._phase = None
+        every = max(trainer.log_every_n_steps, 1)
+        return bool(trainer.fast_dev_run) or self.generator_steps % every == 0 or trainer.should_stop
 
     # ------------------------------------------------------------------ randomness
 
@@ -452,7 +451,8 @@ class BaseGAN(L.LightningModule):
 
     def _reseed_noise(self) -> torch.Generator:
         if self.noise_seed is None:
-            self.noise_seed = _default_seed()
+            seed = run_seed()
+            self.noise_seed = seed if seed is not None else torch.initial_seed()
         if self._noise_rng is None or self._noise_rng.device != self.device:
             self._noise_rng = torch.Generator(device=self.device)
         seed = hash((self.noise_seed, self.global_rank, self.generator_steps)) & 0x7FFF_FFFF_FFFF_FFFF
@@ -473,8 +473,11 @@ class BaseGAN(L.LightningModule):
         return scaler.scale(torch.ones((), device=self.device))  # the scale as a tensor: no host sync
 
     def _grad_scaler(self) -> torch.amp.GradScaler | None:
-        trainer = self._trainer
-        scaler = getattr(trainer.precision_plugin, "scaler", None) if trainer is not None else None
+        try:
+            precision = self.trainer.precision_plugin
+        except RuntimeError:  # not attached to a Trainer: no AMP
+            return None
+        scaler = getattr(precision, "scaler", None)
         return scaler if scaler is not None and scaler.is_enabled() else None
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
@@ -555,9 +558,8 @@ class BaseGAN(L.LightningModule):
     def update_ema(self) -> None:
         """``ema <- decay * ema + (1 - decay) * generator`` for weights; buffers are copied."""
         assert self.generator_ema is not None and self.ema_decay is not None
-        ema_params = list(self.generator_ema.parameters())
-        params = [p.detach() for p in self.generator.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay)
+        for ema_param, param in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            ema_param.lerp_(param.detach(), 1.0 - self.ema_decay)
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buffer.copy_(buffer)
 
@@ -566,7 +568,6 @@ class BaseGAN(L.LightningModule):
     def setup(self, stage: str) -> None:
         if stage != "fit":
             return
-        _check_strategy(self.trainer.strategy)
         if self.channels_last:
             for net in (self.generator, self.discriminator, self.generator_ema):
                 if net is not None:
@@ -576,6 +577,9 @@ class BaseGAN(L.LightningModule):
             self.generator.compile()
             if not self._discriminator_needs_double_backward():
                 self.discriminator.compile()
+
+    def on_fit_start(self) -> None:
+        _check_data_parallel(self.trainer.model)
 
     def _discriminator_needs_double_backward(self) -> bool:
         overridden = type(self).discriminator_penalty is not BaseGAN.discriminator_penalty

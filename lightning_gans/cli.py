@@ -36,6 +36,7 @@ from lightning_gans import _compat
 from lightning_gans.base import BaseGAN
 from lightning_gans.errors import GANError
 from lightning_gans.runs import RUN_DIR_ENV, RunPlan, keep_csv_rows_before, plan_run
+from lightning_gans.strategies import gan_strategy_name
 
 
 class SaveConfigToLogger(SaveConfigCallback):
@@ -81,10 +82,14 @@ class GANCLI(LightningCLI):
     # ------------------------------------------------------------------ one folder per run
 
     def before_instantiate_classes(self) -> None:
+        if self.subcommand is None:
+            return
+        trainer = self.config[self.subcommand].trainer
+        # Lightning's "ddp" wraps the whole module, which cannot train a GAN: use ours (see strategies).
+        trainer.strategy = gan_strategy_name(trainer.strategy, trainer.devices, trainer.num_nodes)
         if self.subcommand != "fit":
             return
         config = self.config["fit"]
-        trainer = config.trainer
         if trainer.fast_dev_run:  # Lightning turns loggers and checkpoints off: nothing to place
             return
         loggers = self._logger_configs(trainer)

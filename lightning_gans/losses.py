@@ -16,6 +16,7 @@ import difflib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,9 @@ from torch import Tensor
 from lightning_gans.errors import ConfigurationError
 
 LOG_4 = math.log(4.0)
+
+Critic = Callable[[Tensor], Tensor]
+"""``x -> D(x)``: the discriminator as a function of its input, which penalties differentiate."""
 
 # --------------------------------------------------------------------------------------
 # Classic GAN objective (Goodfellow et al. 2014, Eq. 1):
@@ -114,6 +118,12 @@ def least_squares_generator_loss(fake_scores: Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------
 
 
+FDivergenceName = Literal[
+    "kl", "reverse_kl", "pearson", "squared_hellinger", "jensen_shannon", "gan", "total_variation"
+]
+"""The f-divergences of :data:`F_DIVERGENCES` (a test checks that the two agree)."""
+
+
 @dataclass(frozen=True)
 class FDivergence:
     """One row of Nowozin et al. 2016, Table 6 (generator ``f``, conjugate ``f*``, ``g_f``).
@@ -122,7 +132,7 @@ class FDivergence:
     form; ``conjugate`` and ``activation`` are kept separate for tests and plots.
     """
 
-    name: str
+    name: FDivergenceName
     f: Callable[[Tensor], Tensor]
     conjugate: Callable[[Tensor], Tensor]
     activation: Callable[[Tensor], Tensor]
@@ -137,7 +147,7 @@ def _xlogx(u: Tensor) -> Tensor:
     return torch.xlogy(u, u)
 
 
-F_DIVERGENCES: dict[str, FDivergence] = {
+F_DIVERGENCES: dict[FDivergenceName, FDivergence] = {
     d.name: d
     for d in (
         FDivergence(
@@ -232,7 +242,8 @@ def f_gan_generator_loss(fake_outputs: Tensor, divergence: str | FDivergence) ->
 @dataclass(frozen=True)
 class AdversarialLoss:
     """A discriminator loss, a generator loss and, where the theory gives one, an estimate
-    of the divergence the discriminator measures (logged as ``train/<estimate_name>``)."""
+    of the divergence the discriminator measures (logged as ``divergence/<estimate_name>`` in
+    training and ``val/<estimate_name>`` at validation)."""
 
     name: str
     discriminator: Callable[[Tensor, Tensor], Tensor]
@@ -284,12 +295,12 @@ def get_adversarial_loss(name: str) -> AdversarialLoss:
 
 # --------------------------------------------------------------------------------------
 # Penalties on the discriminator's input gradient. Each returns the unweighted term;
-# the variant multiplies it by its coefficient.
+# lightning_gans.penalties holds the weights and schedules that multiply it.
 # --------------------------------------------------------------------------------------
 
 
 def _input_gradients(
-    critic: Callable[[Tensor], Tensor], inputs: Tensor, grad_scale: Tensor | float | None = None
+    critic: Critic, inputs: Tensor, grad_scale: Tensor | float | None = None
 ) -> Tensor:
     """``d critic(x) / dx`` per sample, with the graph kept so the penalty can be trained.
 
@@ -308,7 +319,7 @@ def _input_gradients(
 
 
 def gradient_penalty(
-    critic: Callable[[Tensor], Tensor],
+    critic: Critic,
     real: Tensor,
     fake: Tensor,
     target_norm: float = 1.0,
@@ -333,14 +344,14 @@ def gradient_penalty(
 
 
 def r1_penalty(
-    critic: Callable[[Tensor], Tensor], real: Tensor, grad_scale: Tensor | float | None = None
+    critic: Critic, real: Tensor, grad_scale: Tensor | float | None = None
 ) -> Tensor:
     """R1: ``E_{p_data}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 9, without gamma/2)."""
     return _input_gradients(critic, real, grad_scale).pow(2).sum(dim=1).mean()
 
 
 def r2_penalty(
-    critic: Callable[[Tensor], Tensor], fake: Tensor, grad_scale: Tensor | float | None = None
+    critic: Critic, fake: Tensor, grad_scale: Tensor | float | None = None
 ) -> Tensor:
     """R2: ``E_{p_G}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 10, without gamma/2)."""
     return _input_gradients(critic, fake, grad_scale).pow(2).sum(dim=1).mean()

@@ -1,23 +1,17 @@
 """Discriminator regularisers that a config can attach to any variant (``model.penalty``).
 
-Each is a callable ``penalty(gan, real, fake, labels) -> Tensor | None`` that returns the
-weighted term to add to the discriminator loss (or ``None`` on steps it skips). The
-arithmetic lives in :mod:`lightning_gans.losses`; these objects hold the weight and the
-schedule.
+Each is a callable ``penalty(critic, real, fake, step, rng, grad_scale) -> Tensor | None``
+that returns the weighted term to add to the discriminator loss (or ``None`` on updates it
+skips). The arithmetic lives in :mod:`lightning_gans.losses`; these objects hold the weight
+and the schedule, and know nothing of the GAN they regularise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
-from lightning_gans.losses import gradient_penalty, r1_penalty, r2_penalty
-
-if TYPE_CHECKING:
-    from lightning_gans.base import BaseGAN
+from lightning_gans.losses import Critic, gradient_penalty, r1_penalty, r2_penalty
 
 
 class DiscriminatorPenalty:
@@ -36,25 +30,39 @@ class DiscriminatorPenalty:
         self.weight = weight
         self.every = every
 
-    def __call__(self, gan: BaseGAN, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor | None:
-        # Keyed to the model's own (checkpointed) count of discriminator updates, so the
-        # schedule survives a resume.
-        if self.weight == 0 or gan.discriminator_steps % self.every:
+    def __call__(
+        self,
+        critic: Critic,
+        real: Tensor,
+        fake: Tensor,
+        step: int = 0,
+        rng: torch.Generator | None = None,
+        grad_scale: Tensor | None = None,
+    ) -> Tensor | None:
+        """The weighted term at discriminator update ``step`` (the model's checkpointed count,
+        so the schedule survives a resume), or ``None`` when the schedule skips it.
+
+        Args:
+            critic: ``x -> D(x)``, the discriminator being trained (packing, labels applied).
+            real: the batch's real samples.
+            fake: the (detached) fake samples of this update.
+            step: the number of discriminator updates before this one.
+            rng: the training step's random stream, for any sampling (interpolates).
+            grad_scale: the AMP loss scale under ``16-mixed``, to differentiate through.
+        """
+        if self.weight == 0 or step % self.every:
             return None
-        critic = lambda x: gan.discriminate(x, labels)  # noqa: E731
-        term = self.term(critic, real, fake, grad_scale=gan.penalty_grad_scale(), generator=gan.noise_generator)
-        return self.every * self.weight * term
+        return self.every * self.weight * self.term(critic, real, fake, grad_scale=grad_scale, rng=rng)
 
     def term(
         self,
-        critic: Callable[[Tensor], Tensor],
+        critic: Critic,
         real: Tensor,
         fake: Tensor,
         grad_scale: Tensor | None = None,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
     ) -> Tensor:
-        """The unweighted penalty. ``grad_scale`` is the AMP loss scale (16-mixed) to
-        differentiate through; ``generator`` the model's random stream for any sampling."""
+        """The unweighted penalty."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -67,8 +75,10 @@ class GradientPenalty(DiscriminatorPenalty):
     def __init__(self, weight: float = 10.0, every: int = 1) -> None:
         super().__init__(weight, every)
 
-    def term(self, critic, real, fake, grad_scale=None, generator=None):  # noqa: ANN001, ANN201
-        return gradient_penalty(critic, real, fake, grad_scale=grad_scale, generator=generator)
+    def term(
+        self, critic: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor | None = None, rng: torch.Generator | None = None
+    ) -> Tensor:
+        return gradient_penalty(critic, real, fake, grad_scale=grad_scale, generator=rng)
 
 
 class R1Penalty(DiscriminatorPenalty):
@@ -78,7 +88,9 @@ class R1Penalty(DiscriminatorPenalty):
         super().__init__(gamma / 2, every)
         self.gamma = gamma
 
-    def term(self, critic, real, fake, grad_scale=None, generator=None):  # noqa: ANN001, ANN201
+    def term(
+        self, critic: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor | None = None, rng: torch.Generator | None = None
+    ) -> Tensor:
         return r1_penalty(critic, real, grad_scale)
 
     def __repr__(self) -> str:
@@ -88,7 +100,9 @@ class R1Penalty(DiscriminatorPenalty):
 class R2Penalty(R1Penalty):
     """R2: ``gamma / 2 * E_G[||grad D(x)||^2]`` on fake samples (Mescheder et al. 2018, Eq. 10)."""
 
-    def term(self, critic, real, fake, grad_scale=None, generator=None):  # noqa: ANN001, ANN201
+    def term(
+        self, critic: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor | None = None, rng: torch.Generator | None = None
+    ) -> Tensor:
         return r2_penalty(critic, fake, grad_scale)
 
     def __repr__(self) -> str:

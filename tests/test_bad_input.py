@@ -25,22 +25,32 @@ def raises(match: str, kind: type[GANError] = ConfigurationError):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: lg.WGANGP(penalty=R1Penalty(1.0), data_shape=MNIST), r"WGANGP sets its own penalty .*set gp_weight"),
-        (lambda: lg.WGANGP(clip_value=0.1, data_shape=MNIST), r"WGANGP sets its own clip_value .*use WGAN"),
-        (lambda: lg.R1GAN(penalty=GradientPenalty(), data_shape=MNIST), r"R1GAN sets its own penalty .*gamma"),
-        (lambda: lg.FGAN(loss="hinge", data_shape=MNIST), r"FGAN sets its own loss .*divergence=.*jensen_shannon"),
-        (lambda: lg.GAN(generator=torch.nn.Linear(2, 2)), r"GAN sets its own generator .*lightning_gans\.BaseGAN"),
-        (lambda: lg.DCGAN(discriminator=torch.nn.Linear(2, 1), data_shape=MNIST), r"DCGAN sets its own discriminator .*BaseGAN"),
-        (lambda: lg.LSGAN(generator=torch.nn.Linear(2, 2), data_shape=MNIST), r"LSGAN sets its own generator"),
-        (lambda: lg.SNGAN(discriminator=torch.nn.Linear(2, 1)), r"SNGAN sets its own discriminator"),
-        (lambda: lg.CGAN(generator=torch.nn.Linear(2, 2), num_classes=10), r"CGAN sets its own generator"),
+        (lambda: lg.FGAN(loss="hinge", data_shape=MNIST), r"FGAN's loss follows its divergence .*divergence=.*jensen_shannon"),
+        (lambda: lg.GAN(generator=torch.nn.Linear(2, 2)), r"GAN builds its own generator .*lightning_gans\.BaseGAN"),
+        (lambda: lg.DCGAN(discriminator=torch.nn.Linear(2, 1), data_shape=MNIST), r"DCGAN builds its own .*BaseGAN"),
+        (lambda: lg.LSGAN(generator=torch.nn.Linear(2, 2), data_shape=MNIST), r"LSGAN builds its own generator"),
+        (lambda: lg.SNGAN(discriminator=torch.nn.Linear(2, 1)), r"SNGAN builds its own generator and discriminator"),
+        (lambda: lg.CGAN(generator=torch.nn.Linear(2, 2), num_classes=10), r"CGAN builds its own generator"),
         (lambda: lg.GAN(pack=-1), r"pack must be an integer >= 1 .*got -1"),
+        (lambda: lg.BaseGAN(latent_dim=2), r"BaseGAN needs generator= and discriminator="),
+        (lambda: lg.BaseGAN(generator=torch.nn.Linear(2, 2), latent_dim=2), r"Pass both generator and discriminator"),
     ],
-    ids=["wgangp-penalty", "wgangp-clip", "r1-penalty", "fgan-loss", "gan-net", "dcgan-net", "lsgan-net", "sngan-net", "cgan-net", "pack"],
+    ids=["fgan-loss", "gan-net", "dcgan-net", "lsgan-net", "sngan-net", "cgan-net", "pack", "base-no-nets", "base-one-net"],
 )
-def test_variant_given_a_setting_it_fixes_itself(make, match):
+def test_a_setting_a_variant_cannot_take_is_one_clear_error(make, match):
     with raises(match):
         make()
+
+
+def test_a_variants_declared_defaults_are_overridden_by_passing_them_once():
+    """WGANGP declares a gradient penalty and no clipping, R1GAN an R1 penalty: each is a
+    default that one keyword replaces (the old design raised "got multiple values")."""
+    other = R1Penalty(1.0)
+    assert lg.WGANGP(penalty=other, data_shape=MNIST).penalty is other
+    assert lg.WGANGP(clip_value=0.1, data_shape=MNIST).clip_value == 0.1
+    assert isinstance(lg.R1GAN(penalty=GradientPenalty(), data_shape=MNIST).penalty, GradientPenalty)
+    assert lg.WGANGP(n_critic=2, loss="hinge", data_shape=MNIST).n_critic == 2
+    assert lg.FGAN(divergence="kl", loss="f_gan_kl", data_shape=MNIST).adversarial_loss.name == "f_gan_kl"
 
 
 def test_unknown_loss_and_divergence_names_list_the_valid_ones():

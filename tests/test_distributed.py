@@ -1,4 +1,4 @@
-"""DDP as users type it: two CPU processes (gloo) train variants with ``strategy="ddp"``."""
+"""DDP as users type it: two CPU processes (gloo) train variants with ``strategy="gan_ddp"``."""
 
 import os
 import subprocess
@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
+from torch.nn.parallel import DistributedDataParallel
 
 import lightning_gans as lg
-from lightning_gans.base import _check_strategy
+from lightning_gans.base import _check_data_parallel
+from lightning_gans.strategies import gan_strategy_name
 
-# Run as a script: Lightning's "ddp" launcher starts rank 1 by re-running this file.
+# Run as a script: the "gan_ddp" launcher (Lightning's popen) starts rank 1 by re-running this file.
 DDP_SCRIPT = """
 import sys
 import lightning as L
@@ -37,7 +39,7 @@ cls = getattr(lg, variant)
 model = cls(data_shape=(1, 28, 28), g_channels=8, d_channels=8, ema_decay=0.9)
 initial = {k: v.clone() for k, v in model.state_dict().items()}
 checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=f"{out}/ckpt", every_n_train_steps=2, save_top_k=-1)
-trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", precision=precision, max_steps=max_steps,
+trainer = L.Trainer(accelerator="cpu", devices=2, strategy="gan_ddp", precision=precision, max_steps=max_steps,
                     logger=False, enable_progress_bar=False, enable_model_summary=False,
                     callbacks=[lg.SampleGrid(every_n_batches=2, num_samples=4, nrow=2), checkpoints],
                     default_root_dir=out)
@@ -96,16 +98,41 @@ def test_a_killed_ddp_bf16_run_resumes_to_the_same_model(tmp_path):
             assert torch.equal(resumed_rank1["state"][key], value), key
 
 
-def test_plain_ddp_without_unused_parameter_detection_is_refused_with_the_fix():
-    with pytest.raises(lg.ConfigurationError, match="strategy='ddp'"):
-        _check_strategy(DDPStrategy())
-    _check_strategy(DDPStrategy(find_unused_parameters=True))  # slow, but works
-    _check_strategy(lg.GANDDPStrategy())
+def _ddp_wrapper(find_unused_parameters: bool) -> DistributedDataParallel:
+    """A stand-in for DistributedDataParallel(module) (no process group needed): what the check reads."""
+    wrapper = DistributedDataParallel.__new__(DistributedDataParallel)
+    object.__setattr__(wrapper, "find_unused_parameters", find_unused_parameters)
+    return wrapper
 
 
-def test_the_ddp_names_build_the_gan_strategy():
-    from lightning.pytorch.strategies import StrategyRegistry
+def test_lightnings_whole_module_ddp_is_refused_with_the_fix():
+    with pytest.raises(lg.ConfigurationError, match="strategy='gan_ddp'"):
+        _check_data_parallel(_ddp_wrapper(find_unused_parameters=False))
+    _check_data_parallel(_ddp_wrapper(find_unused_parameters=True))  # slow, but works
+    _check_data_parallel(lg.GAN())  # GANDDPStrategy leaves the module unwrapped
 
-    for name in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
-        assert isinstance(StrategyRegistry.get(name), lg.GANDDPStrategy)
-    assert StrategyRegistry.get("ddp_spawn")._start_method == "spawn"
+
+def test_gan_ddp_names_are_added_and_lightnings_ddp_names_are_left_alone():
+    for name, start_method in (("ddp", "popen"), ("ddp_spawn", "spawn"), ("ddp_fork", "fork"), ("ddp_notebook", "fork")):
+        ours = StrategyRegistry.get(f"gan_{name}")
+        assert isinstance(ours, lg.GANDDPStrategy) and ours._start_method == start_method
+        assert type(StrategyRegistry.get(name)) is DDPStrategy
+
+
+@pytest.mark.parametrize(
+    ("strategy", "devices", "num_nodes", "expected"),
+    [
+        ("ddp", 2, 1, "gan_ddp"),
+        ("ddp_spawn", 2, 1, "gan_ddp_spawn"),
+        ("ddp_notebook", "2", 1, "gan_ddp_notebook"),
+        ("auto", 2, 1, "gan_ddp"),
+        ("auto", "0,1", 1, "gan_ddp"),
+        ("auto", [0, 1], 1, "gan_ddp"),
+        ("auto", 1, 2, "gan_ddp"),
+        ("auto", 1, 1, "auto"),
+        ("auto", "1", 1, "auto"),
+        ("fsdp", 2, 1, "fsdp"),
+    ],
+)
+def test_the_cli_gives_gans_the_gan_ddp_strategy(strategy, devices, num_nodes, expected):
+    assert gan_strategy_name(strategy, devices, num_nodes) == expected

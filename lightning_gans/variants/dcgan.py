@@ -1,4 +1,5 @@
-"""DCGAN (Radford et al. 2015) and LSGAN (Mao et al. 2017), which differs only in its loss."""
+"""DCGAN (Radford et al. 2015) and LSGAN (Mao et al. 2017), which differs only in its loss,
+and R1GAN (Mescheder et al. 2018), which adds the R1 penalty."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
+from torch import nn
 from torch.optim import Optimizer
 
 from lightning_gans.base import BaseGAN
 from lightning_gans.nets import DCGANDiscriminator, DCGANGenerator
-from lightning_gans.variants._common import NETWORKS, discriminator_shape, reject_own_settings
+from lightning_gans.penalties import DiscriminatorPenalty, R1Penalty
 
 
 class DCGAN(BaseGAN):
@@ -43,16 +45,15 @@ class DCGAN(BaseGAN):
         spectral_norm: bool = False,
         **kwargs: Any,
     ) -> None:
-        reject_own_settings(self, kwargs, generator=NETWORKS, discriminator=NETWORKS)
-        super().__init__(
-            generator=DCGANGenerator(latent_dim, data_shape, g_channels),
-            discriminator=DCGANDiscriminator(
-                discriminator_shape(data_shape, kwargs.get("pack", 1)), d_channels, d_norm, spectral_norm
-            ),
-            latent_dim=latent_dim,
-            loss=loss,
-            data_shape=data_shape,
-            **kwargs,
+        super().__init__(data_shape=data_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+
+    def build_networks(
+        self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
+    ) -> tuple[nn.Module, nn.Module]:
+        h = self.hparams
+        return (
+            DCGANGenerator(self.latent_dim, data_shape, h["g_channels"]),
+            DCGANDiscriminator(discriminator_input_shape, h["d_channels"], h["d_norm"], h["spectral_norm"]),
         )
 
 
@@ -74,16 +75,17 @@ class R1GAN(DCGAN):
     The discriminator has no normalisation (a batch statistic would couple the samples'
     gradients), and the optimizer is RMSprop(1e-4) as in the paper's experiments.
     ``r1_every=k`` applies the penalty only every k discriminator updates with weight
-    ``k * gamma / 2`` (lazy regularisation, StyleGAN2 Sec. 3.1).
+    ``k * gamma / 2`` (lazy regularisation, StyleGAN2 Sec. 3.1). A ``penalty=`` given
+    replaces R1 (``gamma`` and ``r1_every`` then do nothing).
     """
 
-    def __init__(self, gamma: float = 10.0, r1_every: int = 1, d_norm: Literal["batch", "layer", "none"] = "none", **kwargs: Any) -> None:
-        from lightning_gans.penalties import R1Penalty
+    def __init__(
+        self, gamma: float = 10.0, r1_every: int = 1, d_norm: Literal["batch", "layer", "none"] = "none", **kwargs: Any
+    ) -> None:
+        super().__init__(d_norm=d_norm, **kwargs)
 
-        reject_own_settings(
-            self, kwargs, penalty="(R1Penalty with gamma and r1_every); set those, or use DCGAN with penalty=... for another penalty"
-        )
-        super().__init__(penalty=R1Penalty(gamma, r1_every), d_norm=d_norm, **kwargs)
+    def default_penalty(self) -> DiscriminatorPenalty | None:
+        return R1Penalty(self.hparams["gamma"], self.hparams["r1_every"])
 
     def configure_default_optimizer(self, params: Any, role: str) -> Optimizer:
         return torch.optim.RMSprop(params, lr=1e-4)

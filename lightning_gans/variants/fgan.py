@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from lightning_gans.losses import F_DIVERGENCES, get_f_divergence
-from lightning_gans.variants._common import reject_own_settings
+from lightning_gans.errors import ConfigurationError
+from lightning_gans.losses import F_DIVERGENCES, FDivergenceName, get_f_divergence
 from lightning_gans.variants.dcgan import DCGAN
 
 
@@ -16,18 +16,19 @@ class FGAN(DCGAN):
     conjugate of the chosen divergence (Table 6, :data:`lightning_gans.losses.F_DIVERGENCES`).
     The generator maximises ``E_G[g_f(V(G(z)))]`` (Sec. 3.2). The bound is logged as
     ``divergence/<name>_estimate``. DCGAN networks and optimizer.
+
+    Args:
+        divergence: the f-divergence; it sets the loss (``f_gan_<divergence>``).
+        **kwargs: DCGAN's settings, except ``loss``.
     """
 
-    def __init__(
-        self,
-        divergence: Literal[
-            "kl", "reverse_kl", "pearson", "squared_hellinger", "jensen_shannon", "gan", "total_variation"
-        ] = "jensen_shannon",
-        **kwargs: Any,
-    ) -> None:
-        reject_own_settings(
-            self, kwargs, loss=f"(f_gan_<divergence>); choose it with divergence=, one of {', '.join(F_DIVERGENCES)}"
-        )
+    def __init__(self, divergence: FDivergenceName = "jensen_shannon", **kwargs: Any) -> None:
         get_f_divergence(divergence)  # names the valid divergences when it is unknown
-        super().__init__(loss=f"f_gan_{divergence}", **kwargs)
+        loss = f"f_gan_{divergence}"
+        if kwargs.pop("loss", loss) != loss:  # a checkpoint's hyperparameters hold the matching loss
+            raise ConfigurationError(
+                f"FGAN's loss follows its divergence ({loss}); choose the divergence with divergence=, one of "
+                f"{', '.join(F_DIVERGENCES)}, or use DCGAN for another loss."
+            )
+        super().__init__(loss=loss, **kwargs)
         self.divergence = divergence

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from torch import nn
+
 from lightning_gans.base import BaseGAN
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
-from lightning_gans.variants._common import NETWORKS, discriminator_shape, reject_own_settings
 
 
 class GAN(BaseGAN):
@@ -38,15 +39,12 @@ class GAN(BaseGAN):
         loss: Literal["minimax", "non_saturating"] = "non_saturating",
         **kwargs: Any,
     ) -> None:
-        reject_own_settings(self, kwargs, generator=NETWORKS, discriminator=NETWORKS)
-        data_shape = tuple(data_shape)
-        super().__init__(
-            generator=MLPGenerator(
-                latent_dim, data_shape, hidden_dim, num_layers, output_activation="tanh" if len(data_shape) > 1 else None
-            ),
-            discriminator=MLPDiscriminator(discriminator_shape(data_shape, kwargs.get("pack", 1)), hidden_dim, num_layers),
-            latent_dim=latent_dim,
-            loss=loss,
-            data_shape=data_shape,
-            **kwargs,
-        )
+        super().__init__(data_shape=data_shape, latent_dim=latent_dim, loss=loss, **kwargs)
+
+    def build_networks(
+        self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
+    ) -> tuple[nn.Module, nn.Module]:
+        hidden, layers = self.hparams["hidden_dim"], self.hparams["num_layers"]
+        images = len(data_shape) > 1
+        generator = MLPGenerator(self.latent_dim, data_shape, hidden, layers, output_activation="tanh" if images else None)
+        return generator, MLPDiscriminator(discriminator_input_shape, hidden, layers)

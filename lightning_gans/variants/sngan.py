@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
+from torch import nn
 from torch.optim import Optimizer
 
 from lightning_gans.base import BaseGAN
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.nets import DCGANDiscriminator, DCGANGenerator, ResNetDiscriminator, ResNetGenerator
-from lightning_gans.variants._common import NETWORKS, discriminator_shape, reject_own_settings
 
 
 class SNGAN(BaseGAN):
@@ -46,25 +46,26 @@ class SNGAN(BaseGAN):
         n_critic: int = 5,
         **kwargs: Any,
     ) -> None:
-        reject_own_settings(self, kwargs, generator=NETWORKS, discriminator=NETWORKS)
-        classes = (kwargs.get("num_classes") or 0) if self.conditional else 0
-        d_shape = discriminator_shape(data_shape, kwargs.get("pack", 1))
-        if architecture == "resnet":
-            generator = ResNetGenerator(latent_dim, data_shape, g_channels or 256, num_classes=classes)
-            discriminator = ResNetDiscriminator(d_shape, d_channels or 128, spectral_norm=True, num_classes=classes)
-        elif architecture == "dcgan":
-            generator = DCGANGenerator(latent_dim, data_shape, g_channels or 64, num_classes=classes)
-            discriminator = DCGANDiscriminator(d_shape, d_channels or 64, "none", spectral_norm=True, num_classes=classes)
-        else:
+        if architecture not in ("resnet", "dcgan"):
             raise ConfigurationError(f"architecture must be 'resnet' or 'dcgan', got {architecture!r}.")
-        super().__init__(
-            generator=generator,
-            discriminator=discriminator,
-            latent_dim=latent_dim,
-            loss=loss,
-            n_critic=n_critic,
-            data_shape=data_shape,
-            **kwargs,
+        super().__init__(data_shape=data_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, **kwargs)
+
+    def build_networks(
+        self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
+    ) -> tuple[nn.Module, nn.Module]:
+        h, classes = self.hparams, (self.num_classes or 0) if self.conditional else 0
+        if h["architecture"] == "resnet":
+            return (
+                ResNetGenerator(self.latent_dim, data_shape, h["g_channels"] or 256, num_classes=classes),
+                ResNetDiscriminator(
+                    discriminator_input_shape, h["d_channels"] or 128, spectral_norm=True, num_classes=classes
+                ),
+            )
+        return (
+            DCGANGenerator(self.latent_dim, data_shape, h["g_channels"] or 64, num_classes=classes),
+            DCGANDiscriminator(
+                discriminator_input_shape, h["d_channels"] or 64, "none", spectral_norm=True, num_classes=classes
+            ),
         )
 
     def configure_default_optimizer(self, params: Any, role: str) -> Optimizer:

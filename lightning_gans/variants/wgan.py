@@ -8,8 +8,7 @@ from typing import Any, Literal
 import torch
 from torch.optim import Optimizer
 
-from lightning_gans.penalties import GradientPenalty
-from lightning_gans.variants._common import reject_own_settings
+from lightning_gans.penalties import DiscriminatorPenalty, GradientPenalty
 from lightning_gans.variants.dcgan import DCGAN
 
 
@@ -39,17 +38,21 @@ class WGANGP(WGAN):
     ``lambda * E[(||grad D(x_hat)||_2 - 1)^2]`` on random interpolates between real and fake
     samples, one coefficient per sample (Eq. 3, lambda=10). No BatchNorm in the critic (the
     penalty is per sample; layer norm instead), Adam(1e-4, betas=(0, 0.9)), ``n_critic=5``
-    (Algorithm 1).
+    (Algorithm 1). A ``penalty=`` given replaces the gradient penalty (``gp_weight`` then does
+    nothing).
     """
 
-    def __init__(self, gp_weight: float = 10.0, d_norm: Literal["batch", "layer", "none"] = "layer", **kwargs: Any) -> None:
-        reject_own_settings(
-            self,
-            kwargs,
-            clip_value="(None: the gradient penalty replaces weight clipping); use WGAN to clip weights",
-            penalty="(GradientPenalty with gp_weight); set gp_weight, or use WGAN or DCGAN with penalty=... for another penalty",
-        )
-        super().__init__(clip_value=None, penalty=GradientPenalty(gp_weight), d_norm=d_norm, **kwargs)
+    def __init__(
+        self,
+        gp_weight: float = 10.0,
+        clip_value: float | None = None,
+        d_norm: Literal["batch", "layer", "none"] = "layer",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(clip_value=clip_value, d_norm=d_norm, **kwargs)
+
+    def default_penalty(self) -> DiscriminatorPenalty | None:
+        return GradientPenalty(self.hparams["gp_weight"])
 
     def configure_default_optimizer(self, params: Any, role: str) -> Optimizer:
         return torch.optim.Adam(params, lr=1e-4, betas=(0.0, 0.9))

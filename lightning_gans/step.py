@@ -1,0 +1,158 @@
+"""The adversarial update, Goodfellow et al. 2014, Algorithm 1, with the networks passed in.
+
+One training batch of real samples ``x`` is one generator step::
+
+    repeat n_critic times:                                          # discriminator_step
+        x_fake = G(z),  z ~ N(0, I)
+        ascend  E[log D(x)] + E[log(1 - D(x_fake))]   (the variant's loss, plus its penalty)
+    descend E[log(1 - D(x_fake))] on the last x_fake, with its graph  # generator_step
+
+Nothing here knows Lightning. The caller passes the networks to run (the data-parallel
+wrappers in training, each synchronising only its own update), the variant as ``hooks`` (its
+losses, penalty and after-step hooks) and, per network, an :class:`Update` that turns a loss
+into an optimizer step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from lightning_gans.errors import ConfigurationError
+from lightning_gans.losses import AdversarialLoss, Critic
+
+
+class Hooks(Protocol):
+    """What a variant supplies to the update (:class:`~lightning_gans.BaseGAN` implements it)."""
+
+    adversarial_loss: AdversarialLoss
+    generator_sees_real: bool
+
+    def discriminator_loss(self, real_outputs: Tensor, fake_outputs: Tensor) -> Tensor: ...
+    def generator_loss(self, fake_outputs: Tensor, real_outputs: Tensor | None = None) -> Tensor: ...
+    def discriminator_penalty(self, critic: Critic, real: Tensor, fake: Tensor) -> Tensor | None: ...
+    def after_discriminator_step(self) -> None: ...
+    def after_generator_step(self) -> None: ...
+
+
+class Update(Protocol):
+    """How a loss becomes one optimizer step of one network (BaseGAN builds it from Lightning)."""
+
+    def training(self) -> AbstractContextManager[object]:
+        """While the loss is built, only this network's parameters require gradients."""
+        ...
+
+    def step(self, loss: Tensor) -> None:
+        """Zero the gradients, backpropagate ``loss`` and step the optimizer."""
+        ...
+
+
+@dataclass(frozen=True)
+class Networks:
+    """The networks one training step runs."""
+
+    generator: nn.Module
+    """Makes the training fakes; under DDP, its wrapper synchronises the generator update."""
+    discriminator: nn.Module
+    """Trained by the discriminator update; under DDP, its wrapper synchronises that update."""
+    frozen_discriminator: nn.Module
+    """Judges the fakes in the generator update, where its parameters are frozen (plain, never synchronised)."""
+
+
+def pack_samples(x: Tensor, pack: int) -> Tensor:
+    """PacGAN packing (Lin et al. 2018): ``(B, C, ...) -> (B / pack, pack * C, ...)``."""
+    if pack == 1:
+        return x
+    batch = x.shape[0]
+    if batch % pack:
+        raise ConfigurationError(
+            f"A batch of {batch} samples cannot be packed in groups of pack={pack}; "
+            f"use a batch size that is a multiple of {pack} (and drop_last=True)."
+        )
+    return x.reshape(batch // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def critic_of(discriminator: nn.Module, labels: Tensor | None, pack: int) -> Critic:
+    """``x -> D(pack(x))`` (``D(pack(x), y)`` when conditional)."""
+    if labels is None:
+        return lambda x: discriminator(pack_samples(x, pack))
+    return lambda x: discriminator(pack_samples(x, pack), labels)
+
+
+def make_fakes(generator: nn.Module, noise: Tensor, labels: Tensor | None, keep_graph: bool) -> Tensor:
+    """``G(z)`` (``G(z, y)``), with its graph only when the generator update will reuse it."""
+    with torch.set_grad_enabled(keep_graph):
+        return generator(noise) if labels is None else generator(noise, labels)
+
+
+def discriminator_step(
+    hooks: Hooks, discriminator: nn.Module, real: Tensor, fake: Tensor, labels: Tensor | None, pack: int, update: Update
+) -> dict[str, Tensor]:
+    """One discriminator update on ``real`` against (detached) ``fake``; returns its metrics."""
+    critic = critic_of(discriminator, labels, pack)
+    with update.training():
+        real_out, fake_out = critic(real), critic(fake)
+        loss = hooks.discriminator_loss(real_out, fake_out)
+        penalty = hooks.discriminator_penalty(critic, real, fake)
+        update.step(loss if penalty is None else loss + penalty)
+    hooks.after_discriminator_step()
+
+    real_out, fake_out = real_out.detach().float(), fake_out.detach().float()
+    metrics = {"d/real": real_out.mean(), "d/fake": fake_out.mean()}
+    if penalty is not None:
+        metrics["loss/d_penalty"] = penalty.detach()
+    estimate = hooks.adversarial_loss.estimate
+    if estimate is not None:
+        metrics[f"divergence/{hooks.adversarial_loss.estimate_name}"] = estimate(real_out, fake_out)
+    metrics["loss/d"] = loss.detach()
+    return metrics
+
+
+def generator_step(
+    hooks: Hooks, discriminator: nn.Module, fake: Tensor, real: Tensor, labels: Tensor | None, pack: int, update: Update
+) -> dict[str, Tensor]:
+    """One generator update through ``fake``'s graph; ``discriminator``'s parameters stay fixed."""
+    critic = critic_of(discriminator, labels, pack)
+    with update.training():
+        fake_out = critic(fake)
+        if hooks.generator_sees_real:  # relativistic losses compare with D on the real batch
+            with torch.no_grad():
+                real_out = critic(real)
+            loss = hooks.generator_loss(fake_out, real_out)
+        else:
+            loss = hooks.generator_loss(fake_out)
+        update.step(loss)
+    hooks.after_generator_step()
+    return {"loss/g": loss.detach()}
+
+
+def adversarial_step(
+    hooks: Hooks,
+    networks: Networks,
+    real: Tensor,
+    labels: Tensor | None,
+    noise: Callable[[], Tensor],
+    n_critic: int,
+    pack: int,
+    update_discriminator: Update,
+    update_generator: Update,
+) -> dict[str, Tensor]:
+    """Algorithm 1 for one batch: ``n_critic`` discriminator updates, each against fresh fakes,
+    then one generator update that reuses the last fakes (one generator forward per update)."""
+    for i in range(n_critic):
+        last = i == n_critic - 1
+        fake = make_fakes(networks.generator, noise(), labels, keep_graph=last)
+        if i == 0 and fake.shape != real.shape:
+            raise ConfigurationError(
+                f"The generator makes samples of shape {tuple(fake.shape[1:])} but the data has shape "
+                f"{tuple(real.shape[1:])}; build the networks for the data's shape (model.data_shape)."
+            )
+        metrics = discriminator_step(
+            hooks, networks.discriminator, real, fake.detach(), labels, pack, update_discriminator
+        )
+    return {**metrics, **generator_step(hooks, networks.frozen_discriminator, fake, real, labels, pack, update_generator)}
