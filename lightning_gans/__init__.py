@@ -4,7 +4,7 @@ Every variant, datamodule and callback is importable from here, so a config can 
 ``class_path: lightning_gans.GAN``.
 """
 
-from lightning_gans import losses, metrics, nets
+from lightning_gans import losses, metrics, nets, penalties
 from lightning_gans.base import BaseGAN
 from lightning_gans.callbacks import FidelityMetrics, ModeCoverage, SampleGrid, TwoSampleTest
 from lightning_gans.checkpoint import CheckpointError, load_gan
@@ -60,4 +60,5 @@ __all__ = [
     "load_gan",
     "losses",
     "metrics",
+    "penalties",
 ]
