@@ -82,9 +82,7 @@ class GANCLI(LightningCLI):
     # ------------------------------------------------------------------ one folder per run
 
     def before_instantiate_classes(self) -> None:
-        if self.subcommand is None:
-            return
-        trainer = self.config[self.subcommand].trainer
+        trainer = (self.config[self.subcommand] if self.subcommand else self.config).trainer
         # Lightning's "ddp" wraps the whole module, which cannot train a GAN: use ours (see strategies).
         trainer.strategy = gan_strategy_name(trainer.strategy, trainer.devices, trainer.num_nodes)
         if self.subcommand != "fit":

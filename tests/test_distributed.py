@@ -136,3 +136,16 @@ def test_gan_ddp_names_are_added_and_lightnings_ddp_names_are_left_alone():
 )
 def test_the_cli_gives_gans_the_gan_ddp_strategy(strategy, devices, num_nodes, expected):
     assert gan_strategy_name(strategy, devices, num_nodes) == expected
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "auto"])
+def test_the_cli_trains_a_gan_on_two_devices_with_gan_ddp(tmp_path, monkeypatch, strategy):
+    """``--trainer.devices 2`` with ``ddp`` or the default ``auto`` builds GANDDPStrategy
+    (built here without running: the two-process journey is the test above)."""
+    from lightning_gans.cli import cli_main
+
+    monkeypatch.chdir(tmp_path)
+    config = Path(__file__).resolve().parents[1] / "configs" / "gan_ring.yaml"
+    cli = cli_main(["--config", str(config), "--trainer.accelerator=cpu", "--trainer.devices=2",
+                    f"--trainer.strategy={strategy}", "--trainer.logger=false"], run=False)
+    assert isinstance(cli.trainer.strategy, lg.GANDDPStrategy)
