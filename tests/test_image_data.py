@@ -400,3 +400,25 @@ def test_bad_settings(tmp_path: Path):
         dm.train_dataloader()
     with pytest.raises(ConfigurationError, match="Unknown split 'test'.*'train', 'val'"):
         dm.dataset("test")
+
+
+def test_each_torchvision_datamodule_shows_its_own_defaults_where_the_cli_reads_them():
+    """One shared constructor, but ``inspect.signature`` (what LightningCLI's --help and
+    --print_config read) and the instances carry each dataset's own defaults."""
+    import inspect
+
+    import lightning_gans as lg
+
+    expected = {
+        lg.MNISTDataModule: (28, 1, False),
+        lg.FashionMNISTDataModule: (28, 1, False),
+        lg.CIFAR10DataModule: (32, 3, True),
+        lg.CelebADataModule: (64, 3, False),
+    }
+    for cls, (size, channels, hflip) in expected.items():
+        params = inspect.signature(cls).parameters
+        assert (params["image_size"].default, params["channels"].default, params["hflip"].default) == (
+            size, channels, hflip), cls.__name__
+        data = cls(data_dir="nowhere", download=False)
+        assert (data.image_size, data.channels, data.hflip) == (size, channels, hflip), cls.__name__
+        assert data.hparams["image_size"] == size

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from lightning_gans.utils import run_seed
 
 
 class EpochShuffle(DistributedSampler):
@@ -39,11 +40,11 @@ def resumable_loader(
 
     Lightning saves the loader's position in checkpoints and calls ``set_epoch`` on its sampler
     at each epoch start. A shuffled loader gets a ``DistributedSampler`` (one replica in a
-    single process) seeded from ``seed_everything``'s seed: its order depends on ``(seed,
-    epoch)`` only. Left to the default, each epoch's order would come from a running RNG that
-    Lightning does not restore when resuming at an epoch's end (the resumed epoch would replay
-    the first epoch's order), or from the global RNG, which validation and callbacks also draw
-    from.
+    single process) seeded from ``seed_everything``'s seed (:func:`~lightning_gans.utils.run_seed`,
+    0 when none was set): its order depends on ``(seed, epoch)`` only. Left to the default, each
+    epoch's order would come from a running RNG that Lightning does not restore when resuming at
+    an epoch's end (the resumed epoch would replay the first epoch's order), or from the global
+    RNG, which validation and callbacks also draw from.
     """
     from torchdata.stateful_dataloader import StatefulDataLoader
 
@@ -57,7 +58,7 @@ def resumable_loader(
             num_replicas=world_size,
             rank=rank,
             shuffle=True,
-            seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
+            seed=run_seed() or 0,
             drop_last=drop_last,
         )
         shuffle = False

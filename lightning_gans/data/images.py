@@ -10,7 +10,9 @@ for training only, flipped left-right at random when ``hflip``.
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -176,25 +178,85 @@ class ImageDataModule(L.LightningDataModule):
         )
 
 
+def _with_defaults(init: Callable[..., None], defaults: dict[str, Any], owner: type) -> Callable[..., None]:
+    """``init`` with the parameter defaults ``defaults``, in behaviour and in its signature.
+
+    The signature is what ``inspect.signature``, ``help()`` and the CLI (jsonargparse) read, so they
+    show ``owner``'s defaults.
+    """
+    signature = inspect.signature(init, eval_str=True)
+    unknown = set(defaults) - set(signature.parameters)
+    if unknown:
+        raise TypeError(f"{owner.__qualname__}.defaults names no parameter of the constructor: {sorted(unknown)}.")
+    parameters = [p.replace(default=defaults.get(p.name, p.default)) for p in signature.parameters.values()]
+    signature = signature.replace(parameters=parameters)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        init(*bound.args, **bound.kwargs)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__doc__ = init.__doc__
+    __init__.__module__ = owner.__module__
+    __init__.__qualname__ = f"{owner.__qualname__}.__init__"
+    return __init__
+
+
 class TorchvisionDataModule(ImageDataModule):
     """A torchvision dataset under ``data_dir``: ``prepare_data`` downloads it, ``setup`` reads it.
 
-    A subclass names the dataset (``dataset_name``), the folder its files go to (``folder``,
-    relative to ``data_dir``) and those files (``files``), and implements :meth:`load`.
+    A subclass declares only what differs between datasets: its name (``dataset_name``), the
+    torchvision class (``dataset_class``, called with ``train=`` unless the subclass overrides
+    :meth:`load`), the folder of its files (``folder``, relative to ``data_dir``) and those files
+    (``files``), its number of classes (``num_labels``, 0 for unlabelled) and the defaults of its
+    constructor arguments (``defaults``, e.g. ``{"image_size": 28, "channels": 1}``). The
+    subclass's constructor signature carries those defaults, so ``--help`` shows them.
+
+    Args:
+        data_dir: the folder that holds the dataset's folder.
+        download: download the dataset in ``prepare_data`` (torchvision skips files already there).
+        image_size, channels, batch_size, num_workers, hflip, pin_memory: see :class:`ImageDataModule`.
     """
 
     dataset_name: ClassVar[str]
+    dataset_class: ClassVar[Callable[..., Dataset]]
     folder: ClassVar[str]
     files: ClassVar[str]
+    num_labels: ClassVar[int] = 0
+    defaults: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, data_dir: str = "data", download: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "defaults" in vars(cls):  # subclasses that declare none inherit their parent's constructor
+            cls.__init__ = _with_defaults(cls.__init__, cls.defaults, cls)  # type: ignore[method-assign]
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = True,
+        image_size: int = 32,
+        channels: int = 3,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        hflip: bool = False,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__(
+            image_size=image_size,
+            channels=channels,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            hflip=hflip,
+            pin_memory=pin_memory,
+        )
         self.data_dir = data_dir
         self.download = download
+        self._num_classes = self.num_labels
 
     def load(self, split: Split, transform: Any, download: bool) -> Dataset:
         """The torchvision dataset of ``split``."""
-        raise NotImplementedError
+        return self.dataset_class(self.data_dir, train=split == "train", transform=transform, download=download)
 
     @property
     def location(self) -> Path:
@@ -227,38 +289,14 @@ class MNISTDataModule(TorchvisionDataModule):
     """MNIST digits (torchvision ``MNIST``): 60,000 training and 10,000 test (validation) images, 10 classes."""
 
     dataset_name = "MNIST"
-    dataset_class: ClassVar[type[datasets.MNIST]] = datasets.MNIST
+    dataset_class = datasets.MNIST
     folder = "MNIST/raw"
     files = (
         "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte "
         "(or their .gz archives, which download=True unpacks)"
     )
-
-    def __init__(
-        self,
-        data_dir: str = "data",
-        download: bool = True,
-        image_size: int = 28,
-        channels: int = 1,
-        batch_size: int = 64,
-        num_workers: int = 2,
-        hflip: bool = False,
-        pin_memory: bool = True,
-    ) -> None:
-        super().__init__(
-            data_dir=data_dir,
-            download=download,
-            image_size=image_size,
-            channels=channels,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            hflip=hflip,
-            pin_memory=pin_memory,
-        )
-        self._num_classes = 10
-
-    def load(self, split: Split, transform: Any, download: bool) -> Dataset:
-        return self.dataset_class(self.data_dir, train=split == "train", transform=transform, download=download)
+    num_labels = 10
+    defaults: ClassVar[dict[str, Any]] = {"image_size": 28, "channels": 1, "hflip": False}
 
 
 class FashionMNISTDataModule(MNISTDataModule):
@@ -273,34 +311,11 @@ class CIFAR10DataModule(TorchvisionDataModule):
     """CIFAR-10 (torchvision ``CIFAR10``): 50,000 training and 10,000 test (validation) 32x32 images, 10 classes."""
 
     dataset_name = "CIFAR-10"
+    dataset_class = datasets.CIFAR10
     folder = "cifar-10-batches-py"
     files = "data_batch_1 ... data_batch_5, test_batch and batches.meta (from cifar-10-python.tar.gz)"
-
-    def __init__(
-        self,
-        data_dir: str = "data",
-        download: bool = True,
-        image_size: int = 32,
-        channels: int = 3,
-        batch_size: int = 64,
-        num_workers: int = 2,
-        hflip: bool = True,
-        pin_memory: bool = True,
-    ) -> None:
-        super().__init__(
-            data_dir=data_dir,
-            download=download,
-            image_size=image_size,
-            channels=channels,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            hflip=hflip,
-            pin_memory=pin_memory,
-        )
-        self._num_classes = 10
-
-    def load(self, split: Split, transform: Any, download: bool) -> Dataset:
-        return datasets.CIFAR10(self.data_dir, train=split == "train", transform=transform, download=download)
+    num_labels = 10
+    defaults: ClassVar[dict[str, Any]] = {"image_size": 32, "channels": 3, "hflip": True}
 
 
 class _CelebA(datasets.CelebA):
@@ -321,38 +336,18 @@ class CelebADataModule(TorchvisionDataModule):
     """
 
     dataset_name = "CelebA"
+    dataset_class = _CelebA
     folder = "celeba"
     files = (
         "img_align_celeba/ (the unzipped img_align_celeba.zip), list_eval_partition.txt, identity_CelebA.txt, "
         "list_attr_celeba.txt, list_bbox_celeba.txt and list_landmarks_align_celeba.txt"
     )
-
-    def __init__(
-        self,
-        data_dir: str = "data",
-        download: bool = True,
-        image_size: int = 64,
-        channels: int = 3,
-        batch_size: int = 64,
-        num_workers: int = 2,
-        hflip: bool = False,
-        pin_memory: bool = True,
-    ) -> None:
-        super().__init__(
-            data_dir=data_dir,
-            download=download,
-            image_size=image_size,
-            channels=channels,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            hflip=hflip,
-            pin_memory=pin_memory,
-        )
+    defaults: ClassVar[dict[str, Any]] = {"image_size": 64, "channels": 3, "hflip": False}
 
     def load(self, split: Split, transform: Any, download: bool) -> Dataset:
         # torchvision's CelebA returns no target (None, which cannot be collated) for target_type=[]
         # and refuses a target_transform then, so read the identities and map them to label 0.
-        return _CelebA(
+        return self.dataset_class(
             self.data_dir,
             split="train" if split == "train" else "valid",
             target_type="identity",

@@ -19,16 +19,17 @@ class FGAN(DCGAN):
 
     Args:
         divergence: the f-divergence; it sets the loss (``f_gan_<divergence>``).
-        **kwargs: DCGAN's settings, except ``loss``.
+        loss: leave unset: it follows ``divergence`` (accepted only when it matches).
+        **kwargs: DCGAN's settings.
     """
 
-    def __init__(self, divergence: FDivergenceName = "jensen_shannon", **kwargs: Any) -> None:
+    def __init__(self, divergence: FDivergenceName = "jensen_shannon", loss: str | None = None, **kwargs: Any) -> None:
         get_f_divergence(divergence)  # names the valid divergences when it is unknown
-        loss = f"f_gan_{divergence}"
-        if kwargs.pop("loss", loss) != loss:  # a checkpoint's hyperparameters hold the matching loss
+        own_loss = f"f_gan_{divergence}"
+        if loss not in (None, own_loss):  # a checkpoint's hyperparameters hold the matching loss
             raise ConfigurationError(
-                f"FGAN's loss follows its divergence ({loss}); choose the divergence with divergence=, one of "
+                f"FGAN's loss follows its divergence ({own_loss}); choose the divergence with divergence=, one of "
                 f"{', '.join(F_DIVERGENCES)}, or use DCGAN for another loss."
             )
-        super().__init__(loss=loss, **kwargs)
+        super().__init__(loss=own_loss, **kwargs)
         self.divergence = divergence
