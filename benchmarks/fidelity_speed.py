@@ -37,8 +37,9 @@ class Uint8Images(Dataset):
 def random_weights() -> str:
     from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
 
-    with mock.patch.object(tf_inception, "load_state_dict_from_url", return_value=None), mock.patch.object(
-        tf_inception.FeatureExtractorInceptionV3, "load_state_dict"
+    with (
+        mock.patch.object(tf_inception, "load_state_dict_from_url", return_value=None),
+        mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict"),
     ):
         net = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
     path = tempfile.NamedTemporaryFile(suffix=".pt", delete=False).name
@@ -73,8 +74,14 @@ def main() -> None:
 
     def theirs() -> float:
         return torch_fidelity.calculate_metrics(
-            input1=Uint8Images(fake), input2=Uint8Images(real), fid=True, batch_size=args.batch_size,
-            cuda=device.type == "cuda", feature_extractor_weights_path=weights, verbose=False, save_cpu_ram=True,
+            input1=Uint8Images(fake),
+            input2=Uint8Images(real),
+            fid=True,
+            batch_size=args.batch_size,
+            cuda=device.type == "cuda",
+            feature_extractor_weights_path=weights,
+            verbose=False,
+            save_cpu_ram=True,
             cache=False,
         )["frechet_inception_distance"]
 
@@ -89,7 +96,10 @@ def main() -> None:
     ours, theirs = values["ours"], values["theirs"]
 
     n = 2 * args.num_images
-    print(f"best of {args.repeats} runs; FID of {args.num_images} vs {args.num_images} images of {args.image_size}px on {device}")
+    print(
+        f"best of {args.repeats} runs; FID of {args.num_images} vs {args.num_images} images "
+        f"of {args.image_size}px on {device}"
+    )
     print(f"| {'pipeline':<36} | {'images/s':>9} | {'FID':>12} |")
     print(f"| {'-' * 36} | {'-' * 9} | {'-' * 12} |")
     print(f"| {'lightning_gans FidelityMetrics':<36} | {n / ours_time:>9.1f} | {ours:>12.4f} |")

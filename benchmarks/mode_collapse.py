@@ -76,10 +76,10 @@ import torch
 from lightning_gans import GAN, BaseGAN, ToyDataModule
 from lightning_gans.base import packed_shape
 from lightning_gans.errors import GANError
-from lightning_gans.progress import format_duration
 from lightning_gans.metrics.mode_coverage import mode_statistics
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
 from lightning_gans.penalties import GradientPenalty, R1Penalty
+from lightning_gans.progress import format_duration
 
 MIXTURES = ("ring", "grid")
 NUM_EVAL_SAMPLES = 2_500
@@ -106,9 +106,14 @@ def _adam(settings: Settings) -> Callable:
 
 def _gan(settings: Settings, **kwargs) -> BaseGAN:
     return GAN(
-        data_shape=(2,), latent_dim=settings.latent_dim, hidden_dim=settings.hidden_dim,
-        num_layers=settings.num_layers, loss="non_saturating", g_optimizer=_adam(settings),
-        d_optimizer=_adam(settings), **kwargs,
+        data_shape=(2,),
+        latent_dim=settings.latent_dim,
+        hidden_dim=settings.hidden_dim,
+        num_layers=settings.num_layers,
+        loss="non_saturating",
+        g_optimizer=_adam(settings),
+        d_optimizer=_adam(settings),
+        **kwargs,
     )
 
 
@@ -117,8 +122,13 @@ def _mlp_gan(settings: Settings, loss: str, pack: int = 1, **kwargs) -> BaseGAN:
     return BaseGAN(
         generator=MLPGenerator(settings.latent_dim, (2,), settings.hidden_dim, settings.num_layers),
         discriminator=MLPDiscriminator(packed_shape((2,), pack), settings.hidden_dim, settings.num_layers),
-        latent_dim=settings.latent_dim, loss=loss, pack=pack, data_shape=(2,),
-        g_optimizer=_adam(settings), d_optimizer=_adam(settings), **kwargs,
+        latent_dim=settings.latent_dim,
+        loss=loss,
+        pack=pack,
+        data_shape=(2,),
+        g_optimizer=_adam(settings),
+        d_optimizer=_adam(settings),
+        **kwargs,
     )
 
 
@@ -129,7 +139,10 @@ VARIANTS: dict[str, tuple[str, Callable[[Settings], BaseGAN]]] = {
     "pacgan4": ("PacGAN4", lambda s: _gan(s, pack=4)),
     "gan_r1": ("GAN + R1 (gamma 0.1)", lambda s: _gan(s, penalty=R1Penalty(gamma=0.1))),
     "lsgan": ("LSGAN", lambda s: _mlp_gan(s, "least_squares")),
-    "wgan_gp": ("WGAN-GP (n_critic 5)", lambda s: _mlp_gan(s, "wasserstein", penalty=GradientPenalty(10.0), n_critic=5)),
+    "wgan_gp": (
+        "WGAN-GP (n_critic 5)",
+        lambda s: _mlp_gan(s, "wasserstein", penalty=GradientPenalty(10.0), n_critic=5),
+    ),
 }
 DEFAULT_VARIANTS = ("gan", "pacgan4", "gan_r1")
 
@@ -147,23 +160,33 @@ class RunResult:
     error: str | None = None
 
 
-def train_and_evaluate(variant: str, mixture: str, seed: int, steps: int, batch_size: int, settings: Settings) -> RunResult:
+def train_and_evaluate(
+    variant: str, mixture: str, seed: int, steps: int, batch_size: int, settings: Settings
+) -> RunResult:
     """One run: ``steps`` generator steps from seed ``seed``, then mode statistics of 2,500 samples."""
     L.seed_everything(seed, verbose=False)
     model = VARIANTS[variant][1](settings)
     # PacGAN's D sees `batch_size` packed inputs per step, so G makes pack x batch_size samples.
     datamodule = ToyDataModule(name=mixture, batch_size=batch_size * model.pack, seed=seed)
     trainer = L.Trainer(
-        max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, accelerator="cpu", devices=1, num_sanity_val_steps=0, limit_val_batches=0,
+        max_steps=steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
     )
     mixture_ = datamodule.mixture
     start = time.perf_counter()
     try:
         trainer.fit(model, datamodule=datamodule)
     except GANError as err:  # e.g. NonFiniteLossError: the run diverged
-        return RunResult(variant, mixture, seed, time.perf_counter() - start, num_modes=mixture_.num_modes,
-                         error=type(err).__name__)
+        return RunResult(
+            variant, mixture, seed, time.perf_counter() - start, num_modes=mixture_.num_modes, error=type(err).__name__
+        )
     noise = torch.randn(NUM_EVAL_SAMPLES, settings.latent_dim, generator=torch.Generator().manual_seed(10_000 + seed))
     samples = model.sample(noise=noise)
     seconds = time.perf_counter() - start
@@ -248,8 +271,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of G and D (PacGAN: 0.8)")
     parser.add_argument("--output", type=Path, help="also write the markdown table to this file")
     parser.add_argument("--runs-log", type=Path, help="append each run's result to this JSON-lines file as it ends")
-    parser.add_argument("--summarise", nargs="+", type=Path, metavar="RUNS_LOG",
-                        help="train nothing: print the table of the runs in these --runs-log files")
+    parser.add_argument(
+        "--summarise",
+        nargs="+",
+        type=Path,
+        metavar="RUNS_LOG",
+        help="train nothing: print the table of the runs in these --runs-log files",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 20 steps")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
@@ -306,22 +334,27 @@ def _run_study(args: argparse.Namespace) -> str:
                     with args.runs_log.open("a") as log:
                         log.write(json.dumps(dataclasses.asdict(result)) + "\n")
                 outcome = (
-                    f"FAILED ({result.error})" if result.error else
-                    f"modes {result.modes}/{result.num_modes}  hq {result.hq_fraction:.3f}  rKL {result.reverse_kl:.3f}"
+                    f"FAILED ({result.error})"
+                    if result.error
+                    else f"modes {result.modes}/{result.num_modes}  hq {result.hq_fraction:.3f}  "
+                    f"rKL {result.reverse_kl:.3f}"
                 )
                 elapsed = time.perf_counter() - study_start
                 left = elapsed / len(results) * (total - len(results))
                 print(
-                    f"[{len(results)}/{total}] {variant:8s} {mixture:4s} seed {seed}: {result.seconds:6.1f} s  {outcome}"
+                    f"[{len(results)}/{total}] {variant:8s} {mixture:4s} seed {seed}: "
+                    f"{result.seconds:6.1f} s  {outcome}"
                     f"  ({format_duration(elapsed)} elapsed, ~{format_duration(left)} left)",
-                    file=sys.stderr, flush=True,
+                    file=sys.stderr,
+                    flush=True,
                 )
     wall = time.perf_counter() - study_start
     table = markdown_table(summarise(results, args.variants, args.mixtures), args.mixtures)
     caption = (
         f"Mean ± standard error over {args.seeds} seed(s); {args.steps:,} generator steps, batch {args.batch_size}, "
         f"Adam(lr {args.lr:g}, beta1 {args.beta1:g}), latent dim 2, G and D 4 x 400 MLPs; {NUM_EVAL_SAMPLES:,} samples "
-        f"evaluated, high quality = within 3 std. Italic rows: PacGAN's Table 1 (400,000 steps). Wall time {wall / 60:.1f} min."
+        "evaluated, high quality = within 3 std. Italic rows: PacGAN's Table 1 (400,000 steps). "
+        f"Wall time {wall / 60:.1f} min."
     )
     text = f"{table}\n\n{caption}\n"
     print(text)

@@ -30,14 +30,20 @@ import lightning_gans as lg
 def make_model(args: argparse.Namespace) -> lg.DCGAN:
     torch.manual_seed(0)
     return lg.DCGAN(
-        data_shape=(3, args.image_size, args.image_size), latent_dim=100, g_channels=args.channels,
-        d_channels=args.channels, channels_last=args.channels_last, torch_compile=args.compile,
+        data_shape=(3, args.image_size, args.image_size),
+        latent_dim=100,
+        g_channels=args.channels,
+        d_channels=args.channels,
+        channels_last=args.channels_last,
+        torch_compile=args.compile,
         check_finite_every_n_batches=100,
     )
 
 
 def make_loader(args: argparse.Namespace) -> DataLoader:
-    images = torch.rand(args.batch_size * 16, 3, args.image_size, args.image_size, generator=torch.Generator().manual_seed(0))
+    images = torch.rand(
+        args.batch_size * 16, 3, args.image_size, args.image_size, generator=torch.Generator().manual_seed(0)
+    )
     return DataLoader(TensorDataset(images * 2 - 1), batch_size=args.batch_size, shuffle=True, drop_last=True)
 
 
@@ -64,9 +70,16 @@ def run_lightning(args: argparse.Namespace, extras: bool) -> float:
     bar and a CSV logger, as a user's run has."""
     timer = Timer(args.warmup)
     trainer = L.Trainer(
-        accelerator=args.device, devices=1, precision=args.precision, max_steps=args.warmup + args.steps,
-        logger=L.pytorch.loggers.CSVLogger(args.log_dir) if extras else False, enable_progress_bar=extras,
-        enable_checkpointing=False, enable_model_summary=False, callbacks=[timer], num_sanity_val_steps=0,
+        accelerator=args.device,
+        devices=1,
+        precision=args.precision,
+        max_steps=args.warmup + args.steps,
+        logger=L.pytorch.loggers.CSVLogger(args.log_dir) if extras else False,
+        enable_progress_bar=extras,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        num_sanity_val_steps=0,
         limit_val_batches=0,
     )
     trainer.fit(make_model(args), make_loader(args))
@@ -77,7 +90,10 @@ def run_plain(args: argparse.Namespace) -> float:
     """The same updates in a hand-written loop."""
     device = torch.device(args.device)
     template = make_model(args)
-    generator, discriminator = copy.deepcopy(template.generator).to(device), copy.deepcopy(template.discriminator).to(device)
+    generator, discriminator = (
+        copy.deepcopy(template.generator).to(device),
+        copy.deepcopy(template.discriminator).to(device),
+    )
     if args.channels_last:
         generator.to(memory_format=torch.channels_last)
         discriminator.to(memory_format=torch.channels_last)
@@ -87,9 +103,7 @@ def run_plain(args: argparse.Namespace) -> float:
     g_opt = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     loss = template.adversarial_loss
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16-mixed" else nullcontext()
-    )
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16-mixed" else nullcontext()
     step, start = 0, 0.0
     while True:
         for (real,) in make_loader(args):
@@ -145,16 +159,24 @@ def main() -> None:
         for name, fn in runs.items():
             seconds[name].append(fn())
 
-    options = [args.device, args.precision] + (["compile"] if args.compile else []) + (
-        ["channels_last"] if args.channels_last else [])
-    print(f"DCGAN {args.image_size}x{args.image_size}, width {args.channels}, batch {args.batch_size}, "
-          f"{args.steps} timed steps, best of {args.repeats}; {', '.join(options)}, {torch.get_num_threads()} threads")
+    options = (
+        [args.device, args.precision]
+        + (["compile"] if args.compile else [])
+        + (["channels_last"] if args.channels_last else [])
+    )
+    print(
+        f"DCGAN {args.image_size}x{args.image_size}, width {args.channels}, batch {args.batch_size}, "
+        f"{args.steps} timed steps, best of {args.repeats}; {', '.join(options)}, {torch.get_num_threads()} threads"
+    )
     print(f"| {'loop':<36} | {'steps/s':>8} | {'images/s':>9} | {'time / plain':>12} |")
     print(f"| {'-' * 36} | {'-' * 8} | {'-' * 9} | {'-' * 12} |")
     plain = min(seconds["plain PyTorch loop"])
     for name, times in seconds.items():
         best = min(times)
-        print(f"| {name:<36} | {args.steps / best:>8.2f} | {args.steps * args.batch_size / best:>9.0f} | {best / plain:>12.3f} |")
+        print(
+            f"| {name:<36} | {args.steps / best:>8.2f} | {args.steps * args.batch_size / best:>9.0f} "
+            f"| {best / plain:>12.3f} |"
+        )
     overhead = min(seconds["lightning_gans (bare Trainer)"]) / plain - 1
     print(f"lightning_gans overhead over the plain loop: {100 * overhead:+.1f}%")
 

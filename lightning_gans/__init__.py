@@ -60,5 +60,6 @@ __all__ = [
     "load_gan",
     "losses",
     "metrics",
+    "nets",
     "penalties",
 ]

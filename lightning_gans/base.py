@@ -188,7 +188,9 @@ class BaseGAN(L.LightningModule):
         if not isinstance(pack, int) or pack < 1:
             raise ConfigurationError(f"pack must be an integer >= 1 (1 turns packing off), got {pack!r}.")
         if n_critic < 1:
-            raise ConfigurationError(f"n_critic must be >= 1 discriminator updates per generator update, got {n_critic}.")
+            raise ConfigurationError(
+                f"n_critic must be >= 1 discriminator updates per generator update, got {n_critic}."
+            )
         if pack > 1 and self.conditional:
             raise ConfigurationError("pack > 1 is not supported by conditional variants; use pack=1.")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
@@ -239,6 +241,7 @@ class BaseGAN(L.LightningModule):
         fixed = torch.Generator().manual_seed(0)
         self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, generator=fixed))
         if self.conditional:
+            assert num_classes  # checked above
             self.register_buffer("fixed_labels", torch.arange(num_fixed_samples) % num_classes)
         else:
             self.fixed_labels = None
@@ -305,7 +308,12 @@ class BaseGAN(L.LightningModule):
         if self.penalty is None:
             return None
         return self.penalty(
-            critic, real, fake, step=self.discriminator_steps, rng=self.noise_generator, grad_scale=self.penalty_grad_scale()
+            critic,
+            real,
+            fake,
+            step=self.discriminator_steps,
+            rng=self.noise_generator,
+            grad_scale=self.penalty_grad_scale(),
         )
 
     def after_discriminator_step(self) -> None:
@@ -316,9 +324,7 @@ class BaseGAN(L.LightningModule):
         if self.generator_ema is not None:
             self.update_ema()
 
-    def configure_default_optimizer(
-        self, params: Any, role: Literal["generator", "discriminator"]
-    ) -> Optimizer:
+    def configure_default_optimizer(self, params: Any, role: Literal["generator", "discriminator"]) -> Optimizer:
         """The optimizer used when none is injected: Adam(2e-4, betas=(0.5, 0.999)) (DCGAN)."""
         return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
@@ -376,6 +382,7 @@ class BaseGAN(L.LightningModule):
             noise = self.sample_noise(n)
         noise = noise.to(self.device)
         if self.conditional and labels is None:
+            assert self.num_classes  # conditional variants need it (checked in __init__)
             labels = torch.randint(self.num_classes, (noise.shape[0],), device=self.device)
         if labels is not None and len(labels) != noise.shape[0]:
             raise ValueError(f"Got {len(labels)} labels for {noise.shape[0]} samples.")
@@ -385,7 +392,8 @@ class BaseGAN(L.LightningModule):
 
     def sample_fixed(self, use_ema: bool = True) -> Tensor:
         """Samples from :attr:`fixed_noise` (and :attr:`fixed_labels`): comparable over training."""
-        return self.sample(noise=self.fixed_noise, labels=self.fixed_labels, use_ema=use_ema)
+        fixed_noise, fixed_labels = self.get_buffer("fixed_noise"), self.fixed_labels
+        return self.sample(noise=fixed_noise, labels=fixed_labels, use_ema=use_ema)
 
     # ------------------------------------------------------------------ the training loop
 
@@ -394,7 +402,7 @@ class BaseGAN(L.LightningModule):
         real, labels = self.unpack_batch(batch)
         if self.channels_last and real.dim() == 4:
             real = real.contiguous(memory_format=torch.channels_last)
-        g_opt, d_opt = self.optimizers()
+        g_opt, d_opt = self.optimizers()  # type: ignore[attr-defined]  # a list here: there are two
         rng = self._reseed_noise()
         metrics = step.adversarial_step(
             self,
@@ -437,9 +445,8 @@ class BaseGAN(L.LightningModule):
         """Whether the trainer writes this step's metrics to the loggers: every
         ``log_every_n_steps`` generator steps, as Lightning does. ``self.log`` costs ~1 ms of
         CPU per key, so the loop logs only the steps that reach a logger and the progress bar."""
-        trainer = self.trainer
-        every = max(trainer.log_every_n_steps, 1)
-        return bool(trainer.fast_dev_run) or self.generator_steps % every == 0 or trainer.should_stop
+        every = int(getattr(self.trainer, "log_every_n_steps", 1))  # a Trainer argument, set at runtime
+        return every > 0 and self.generator_steps % every == 0
 
     # ------------------------------------------------------------------ randomness
 
@@ -484,7 +491,9 @@ class BaseGAN(L.LightningModule):
         """Clips gradients; Lightning calls this after AMP has unscaled them."""
         if self.gradient_clip_val is not None:
             self.clip_gradients(
-                optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm=self.gradient_clip_algorithm
+                optimizer,
+                gradient_clip_val=self.gradient_clip_val,
+                gradient_clip_algorithm=self.gradient_clip_algorithm,
             )
 
     def unpack_batch(self, batch: Any) -> tuple[Tensor, Tensor | None]:
@@ -610,7 +619,7 @@ class BaseGAN(L.LightningModule):
             self._optimizer_factories, (self.generator, self.discriminator), ("generator", "discriminator")
         ):
             params = [p for p in net.parameters() if p.requires_grad]
-            optimizers.append(factory(params) if factory else self.configure_default_optimizer(params, role))
+            optimizers.append(factory(params) if factory else self.configure_default_optimizer(params, role))  # type: ignore[arg-type]
         schedulers = [factory(opt) for factory, opt in zip(self._scheduler_factories, optimizers) if factory]
         return (optimizers, schedulers) if schedulers else optimizers
 
@@ -619,7 +628,7 @@ class BaseGAN(L.LightningModule):
         if schedulers is None:
             return
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()
+            scheduler.step()  # type: ignore[call-arg]  # ReduceLROnPlateau needs a monitor: not supported here
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Never write non-finite weights: a NaN loss that the periodic check has not read yet

@@ -40,7 +40,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as error:  # a truncated file, a text file, a pickle of something else
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error}).") from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error})."
+        ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(
             f"{path} is not a Lightning checkpoint (no 'state_dict'); save one with Trainer.save_checkpoint "
@@ -114,7 +116,8 @@ def load_gan(
         model = cls(**hparams)
     except (TypeError, ValueError) as error:
         raise CheckpointError(
-            f"Cannot rebuild {cls.__name__} from the checkpoint's hyperparameters ({error}){_version_note(checkpoint)}. "
+            f"Cannot rebuild {cls.__name__} from the checkpoint's hyperparameters "
+            f"({error}){_version_note(checkpoint)}. "
             "A BaseGAN built from networks needs them again: load_gan(path, generator=..., discriminator=...); a "
             "renamed argument needs load_gan(path, new_name=...)."
         ) from None

@@ -92,7 +92,7 @@ class GANCLI(LightningCLI):
             return
         loggers = self._logger_configs(trainer)
         save_dir, name = self._run_root(loggers, trainer, config)
-        plan = plan_run(Path(save_dir) / name, config.ckpt_path, rank_zero_only.rank == 0)
+        plan = plan_run(Path(save_dir) / name, config.ckpt_path, _global_rank() == 0)
         config.ckpt_path = plan.ckpt_path
         info = plan.read_info()
         for logger in loggers:
@@ -105,7 +105,7 @@ class GANCLI(LightningCLI):
                     init_args.id, init_args.resume = info["wandb_id"], "allow"
                 if not init_args.get("id"):  # chosen here so that run.json records it for a resume
                     init_args.id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-                if rank_zero_only.rank == 0:
+                if _global_rank() == 0:
                     plan.write_info(wandb_id=init_args.id)
         if not loggers:
             trainer.default_root_dir = str(plan.run_dir)
@@ -159,7 +159,7 @@ class GANCLI(LightningCLI):
         plan = self.run_plan
         if plan is None:
             return
-        if rank_zero_only.rank == 0:
+        if _global_rank() == 0:
             os.environ[RUN_DIR_ENV] = str(plan.run_dir)  # for the processes a DDP launcher starts
             if plan.resumed_in_place and plan.resumed_step is not None:
                 for logger in self.trainer.loggers:
@@ -187,7 +187,9 @@ class GANCLI(LightningCLI):
             return
         for callback in trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath:
-                trainer.save_checkpoint(Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}")
+                trainer.save_checkpoint(
+                    Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+                )
                 return
 
     @staticmethod
@@ -196,6 +198,11 @@ class GANCLI(LightningCLI):
         CSVLogger deletes the file when it opens an existing folder)."""
         header, rows = keep_csv_rows_before(Path(logger.log_dir) / "metrics.csv", step)
         _compat.csv_logger_continue(logger, header, rows)
+
+
+def _global_rank() -> int:
+    """This process's global rank, as Lightning records it on ``rank_zero_only`` (0 alone)."""
+    return int(getattr(rank_zero_only, "rank", 0))
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> GANCLI:
@@ -221,8 +228,10 @@ def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     try:
         if argv[:1] in (["-h"], ["--help"]):
-            print("lightning_gans: fit / validate / test / predict (LightningCLI, below) and generate "
-                  "(sample from a checkpoint: python -m lightning_gans generate --help).\n")
+            print(
+                "lightning_gans: fit / validate / test / predict (LightningCLI, below) and generate "
+                "(sample from a checkpoint: python -m lightning_gans generate --help).\n"
+            )
         if argv[:1] == ["generate"]:
             from lightning_gans.generate import main as generate_main
 

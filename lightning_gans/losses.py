@@ -299,9 +299,7 @@ def get_adversarial_loss(name: str) -> AdversarialLoss:
 # --------------------------------------------------------------------------------------
 
 
-def _input_gradients(
-    critic: Critic, inputs: Tensor, grad_scale: Tensor | float | None = None
-) -> Tensor:
+def _input_gradients(critic: Critic, inputs: Tensor, grad_scale: Tensor | float | None = None) -> Tensor:
     """``d critic(x) / dx`` per sample, with the graph kept so the penalty can be trained.
 
     Under 16-bit autocast with a loss scaler, pass the scaler's current scale as
@@ -343,15 +341,11 @@ def gradient_penalty(
     return (grads.norm(2, dim=1) - target_norm).pow(2).mean()
 
 
-def r1_penalty(
-    critic: Critic, real: Tensor, grad_scale: Tensor | float | None = None
-) -> Tensor:
+def r1_penalty(critic: Critic, real: Tensor, grad_scale: Tensor | float | None = None) -> Tensor:
     """R1: ``E_{p_data}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 9, without gamma/2)."""
     return _input_gradients(critic, real, grad_scale).pow(2).sum(dim=1).mean()
 
 
-def r2_penalty(
-    critic: Critic, fake: Tensor, grad_scale: Tensor | float | None = None
-) -> Tensor:
+def r2_penalty(critic: Critic, fake: Tensor, grad_scale: Tensor | float | None = None) -> Tensor:
     """R2: ``E_{p_G}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 10, without gamma/2)."""
     return _input_gradients(critic, fake, grad_scale).pow(2).sum(dim=1).mean()

@@ -76,7 +76,12 @@ class GradientPenalty(DiscriminatorPenalty):
         super().__init__(weight, every)
 
     def term(
-        self, critic: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor | None = None, rng: torch.Generator | None = None
+        self,
+        critic: Critic,
+        real: Tensor,
+        fake: Tensor,
+        grad_scale: Tensor | None = None,
+        rng: torch.Generator | None = None,
     ) -> Tensor:
         return gradient_penalty(critic, real, fake, grad_scale=grad_scale, generator=rng)
 
@@ -89,7 +94,12 @@ class R1Penalty(DiscriminatorPenalty):
         self.gamma = gamma
 
     def term(
-        self, critic: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor | None = None, rng: torch.Generator | None = None
+        self,
+        critic: Critic,
+        real: Tensor,
+        fake: Tensor,
+        grad_scale: Tensor | None = None,
+        rng: torch.Generator | None = None,
     ) -> Tensor:
         return r1_penalty(critic, real, grad_scale)
 
@@ -101,7 +111,12 @@ class R2Penalty(R1Penalty):
     """R2: ``gamma / 2 * E_G[||grad D(x)||^2]`` on fake samples (Mescheder et al. 2018, Eq. 10)."""
 
     def term(
-        self, critic: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor | None = None, rng: torch.Generator | None = None
+        self,
+        critic: Critic,
+        real: Tensor,
+        fake: Tensor,
+        grad_scale: Tensor | None = None,
+        rng: torch.Generator | None = None,
     ) -> Tensor:
         return r2_penalty(critic, fake, grad_scale)
 

@@ -102,7 +102,10 @@ class Progress:
             self._bar.close()
             self._bar = None
         elif success:
-            self._write(f"{self.description}: {self.count}/{self.total} {self.unit} in {format_duration(time.monotonic() - self.start)}")
+            self._write(
+                f"{self.description}: {self.count}/{self.total} {self.unit} "
+                f"in {format_duration(time.monotonic() - self.start)}"
+            )
         self.enabled = False
 
     def _write(self, line: str) -> None:

@@ -31,7 +31,9 @@ class Hooks(Protocol):
     """What a variant supplies to the update (:class:`~lightning_gans.BaseGAN` implements it)."""
 
     adversarial_loss: AdversarialLoss
-    generator_sees_real: bool
+
+    @property
+    def generator_sees_real(self) -> bool: ...
 
     def discriminator_loss(self, real_outputs: Tensor, fake_outputs: Tensor) -> Tensor: ...
     def generator_loss(self, fake_outputs: Tensor, real_outputs: Tensor | None = None) -> Tensor: ...
@@ -155,4 +157,7 @@ def adversarial_step(
         metrics = discriminator_step(
             hooks, networks.discriminator, real, fake.detach(), labels, pack, update_discriminator
         )
-    return {**metrics, **generator_step(hooks, networks.frozen_discriminator, fake, real, labels, pack, update_generator)}
+    return {
+        **metrics,
+        **generator_step(hooks, networks.frozen_discriminator, fake, real, labels, pack, update_generator),
+    }

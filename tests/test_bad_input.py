@@ -25,7 +25,10 @@ def raises(match: str, kind: type[GANError] = ConfigurationError):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: lg.FGAN(loss="hinge", data_shape=MNIST), r"FGAN's loss follows its divergence .*divergence=.*jensen_shannon"),
+        (
+            lambda: lg.FGAN(loss="hinge", data_shape=MNIST),
+            r"FGAN's loss follows its divergence .*divergence=.*jensen_shannon",
+        ),
         (lambda: lg.GAN(generator=torch.nn.Linear(2, 2)), r"GAN builds its own generator .*lightning_gans\.BaseGAN"),
         (lambda: lg.DCGAN(discriminator=torch.nn.Linear(2, 1), data_shape=MNIST), r"DCGAN builds its own .*BaseGAN"),
         (lambda: lg.LSGAN(generator=torch.nn.Linear(2, 2), data_shape=MNIST), r"LSGAN builds its own generator"),
@@ -35,7 +38,17 @@ def raises(match: str, kind: type[GANError] = ConfigurationError):
         (lambda: lg.BaseGAN(latent_dim=2), r"BaseGAN needs generator= and discriminator="),
         (lambda: lg.BaseGAN(generator=torch.nn.Linear(2, 2), latent_dim=2), r"Pass both generator and discriminator"),
     ],
-    ids=["fgan-loss", "gan-net", "dcgan-net", "lsgan-net", "sngan-net", "cgan-net", "pack", "base-no-nets", "base-one-net"],
+    ids=[
+        "fgan-loss",
+        "gan-net",
+        "dcgan-net",
+        "lsgan-net",
+        "sngan-net",
+        "cgan-net",
+        "pack",
+        "base-no-nets",
+        "base-one-net",
+    ],
 )
 def test_a_setting_a_variant_cannot_take_is_one_clear_error(make, match):
     with raises(match):
@@ -91,14 +104,31 @@ def test_networks_name_the_shapes_and_settings_they_support(make, match):
         (lambda: ModeCoverage(threshold=0.0), r"threshold must be > 0"),
         (lambda: TwoSampleTest(every_n_batches=0), r"every_n_batches must be >= 1, got 0"),
         (lambda: TwoSampleTest(num_samples=5), r"num_samples must be >= 20 .*got 5"),
-        (lambda: TwoSampleTest(tests=("c2st", "fid")), r"tests must be a non-empty subset of 'c2st', 'mmd'; got \['c2st', 'fid'\]"),
+        (
+            lambda: TwoSampleTest(tests=("c2st", "fid")),
+            r"tests must be a non-empty subset of 'c2st', 'mmd'; got \['c2st', 'fid'\]",
+        ),
         (lambda: TwoSampleTest(batch_size=0), r"batch_size and num_permutations must be >= 1, got 0 and 500"),
-        (lambda: TwoSampleTest(c2st_kwargs={"test_frac": 0.3}), r"unknown option\(s\) test_frac; valid ones: test_fraction"),
+        (
+            lambda: TwoSampleTest(c2st_kwargs={"test_frac": 0.3}),
+            r"unknown option\(s\) test_frac; valid ones: test_fraction",
+        ),
         (lambda: TwoSampleTest(real=torch.zeros(5, 2)), r"real must hold at least 20 samples .*got shape \(5, 2\)"),
     ],
     ids=[
-        "grid-every", "grid-num", "grid-nrow", "grid-interp", "mc-every", "mc-num", "mc-threshold",
-        "tst-every", "tst-num", "tst-tests", "tst-batch", "tst-c2st-kwargs", "tst-real",
+        "grid-every",
+        "grid-num",
+        "grid-nrow",
+        "grid-interp",
+        "mc-every",
+        "mc-num",
+        "mc-threshold",
+        "tst-every",
+        "tst-num",
+        "tst-tests",
+        "tst-batch",
+        "tst-c2st-kwargs",
+        "tst-real",
     ],
 )
 def test_callbacks_check_their_arguments_when_built(make, match):
@@ -111,7 +141,10 @@ def test_mode_statistics_refuses_non_finite_or_misshapen_samples():
     samples = mixture.sample(2500, torch.Generator().manual_seed(0))[0]
     samples[:12, 0] = float("nan")
     samples[12, 1] = float("inf")
-    with raises(r"mode_statistics got 13 non-finite samples \(NaN/inf\) of 2500: the generator diverged; lower", NonFiniteSamplesError):
+    with raises(
+        r"mode_statistics got 13 non-finite samples \(NaN/inf\) of 2500: the generator diverged; lower",
+        NonFiniteSamplesError,
+    ):
         mode_statistics(samples, mixture.means, mixture.std)
     with raises(r"samples of shape \(N, 2\) with N >= 1.*got shape \(10, 3\)"):
         mode_statistics(torch.zeros(10, 3), mixture.means, mixture.std)
@@ -124,7 +157,10 @@ def test_mode_statistics_refuses_non_finite_or_misshapen_samples():
     [
         ({"name": "spiral"}, r"Unknown mixture 'spiral'; choose one of grid, ring"),
         ({"batch_size": 0}, r"batch_size must be >= 1, got 0"),
-        ({"num_samples": 100, "batch_size": 500}, r"num_samples \(100\) must be at least batch_size \(500\).*lower batch_size"),
+        (
+            {"num_samples": 100, "batch_size": 500},
+            r"num_samples \(100\) must be at least batch_size \(500\).*lower batch_size",
+        ),
         ({"num_val_samples": -1}, r"num_val_samples and num_workers must be >= 0, got -1 and 0"),
     ],
     ids=["name", "batch-size", "fewer-samples-than-a-batch", "val-samples"],

@@ -5,12 +5,11 @@ import math
 import lightning as L
 import pytest
 import torch
+from helpers import same, snapshot, tiny_gan, tiny_toy, trainer
 from torch import nn
 
 from lightning_gans import BaseGAN, ConfigurationError, NonFiniteLossError
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
-
-from helpers import same, snapshot, tiny_gan, tiny_toy, trainer
 
 
 def _instrumented(cls, **kwargs):
@@ -168,7 +167,12 @@ def test_a_generator_for_the_wrong_shape_is_named():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"n_critic": 0}, "n_critic"), ({"pack": 0}, "pack"), ({"ema_decay": 1.5}, "ema_decay"), ({"loss": "bce"}, "Valid names")],
+    [
+        ({"n_critic": 0}, "n_critic"),
+        ({"pack": 0}, "pack"),
+        ({"ema_decay": 1.5}, "ema_decay"),
+        ({"loss": "bce"}, "Valid names"),
+    ],
 )
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

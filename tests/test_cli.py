@@ -81,8 +81,9 @@ def test_every_config_parses(tmp_path: Path):
 
 def test_library_errors_print_one_message(tmp_path: Path):
     # 500 samples per batch cannot be packed in threes: the error names the fix.
-    result = run_cli("fit", "--config", str(REPO / "configs" / "gan_ring.yaml"), *FAST, "--model.init_args.pack=3",
-                     cwd=tmp_path)
+    result = run_cli(
+        "fit", "--config", str(REPO / "configs" / "gan_ring.yaml"), *FAST, "--model.init_args.pack=3", cwd=tmp_path
+    )
     assert result.returncode == 1
     assert "error: A batch of 500 samples cannot be packed in groups of pack=3" in result.stderr
     assert "Traceback" not in result.stderr
@@ -108,8 +109,19 @@ def _one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
     ("extra", "message"),
     [
         # an image size the architecture cannot build
-        (["--config", "dcgan_mnist.yaml", "--data", "lightning_gans.ImageFolderDataModule", "--data.root", "images",
-          "--data.image_size", "30"], "30"),
+        (
+            [
+                "--config",
+                "dcgan_mnist.yaml",
+                "--data",
+                "lightning_gans.ImageFolderDataModule",
+                "--data.root",
+                "images",
+                "--data.image_size",
+                "30",
+            ],
+            "30",
+        ),
         # a callback setting that cannot work
         (["--config", "gan_ring.yaml", "--trainer.callbacks.init_args.every_n_batches=0"], "every_n_batches"),
         # a datamodule setting that cannot work
@@ -133,8 +145,12 @@ def test_generate_errors_are_one_line(tmp_path: Path):
     import lightning_gans as lg
 
     model = lg.GAN(latent_dim=2, hidden_dim=8, num_layers=1)
-    checkpoint = {"state_dict": model.state_dict(), "lightning_gans_class": "lightning_gans.GAN",
-                  "hyper_parameters": dict(model.hparams), "lightning_gans_version": "0.0.1"}
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "lightning_gans_class": "lightning_gans.GAN",
+        "hyper_parameters": dict(model.hparams),
+        "lightning_gans_version": "0.0.1",
+    }
     torch.save(checkpoint, tmp_path / "ok.ckpt")
     # A device that is not there.
     missing = "cuda:3" if not torch.cuda.is_available() else f"cuda:{torch.cuda.device_count()}"

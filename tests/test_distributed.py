@@ -52,13 +52,20 @@ torch.save({"state": state, "initial": initial, "strategy": type(trainer.strateg
 """
 
 
-def _run_ddp(tmp_path: Path, variant: str, precision: str, max_steps: int = 3, ckpt_path: str = "none",
-             tag: str = "run") -> list[dict]:
+def _run_ddp(
+    tmp_path: Path, variant: str, precision: str, max_steps: int = 3, ckpt_path: str = "none", tag: str = "run"
+) -> list[dict]:
     script = tmp_path / "train_ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "WANDB_MODE": "disabled"}
-    run = subprocess.run([sys.executable, str(script), variant, precision, str(tmp_path), str(max_steps), ckpt_path, tag],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(script), variant, precision, str(tmp_path), str(max_steps), ckpt_path, tag],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     return [torch.load(tmp_path / f"{tag}_rank{rank}.pt") for rank in (0, 1)]
 
@@ -78,7 +85,9 @@ def test_ddp_keeps_both_ranks_identical(tmp_path, variant, precision):
     assert not any(".module." in k for k in state0)
     for key in params:
         assert torch.equal(state0[key], state1[key]), key
-    moved = [k for k in params if k.startswith(("generator.", "discriminator.")) and not torch.equal(state0[k], initial[k])]
+    moved = [
+        k for k in params if k.startswith(("generator.", "discriminator.")) and not torch.equal(state0[k], initial[k])
+    ]
     assert len(moved) > 0.9 * len([k for k in params if k.startswith(("generator.", "discriminator."))])
 
 
@@ -89,8 +98,9 @@ def test_a_killed_ddp_bf16_run_resumes_to_the_same_model(tmp_path):
     uninterrupted, _ = _run_ddp(tmp_path, "DCGAN", "bf16-mixed", max_steps=4, tag="full")
     checkpoint = tmp_path / "ckpt" / "epoch=0-step=2.ckpt"
     assert checkpoint.exists()
-    resumed, resumed_rank1 = _run_ddp(tmp_path, "DCGAN", "bf16-mixed", max_steps=4, ckpt_path=str(checkpoint),
-                                      tag="resumed")
+    resumed, resumed_rank1 = _run_ddp(
+        tmp_path, "DCGAN", "bf16-mixed", max_steps=4, ckpt_path=str(checkpoint), tag="resumed"
+    )
     assert resumed["generator_steps"] == 4
     for key, value in uninterrupted["state"].items():
         assert torch.equal(resumed["state"][key], value), key
@@ -113,7 +123,12 @@ def test_lightnings_whole_module_ddp_is_refused_with_the_fix():
 
 
 def test_gan_ddp_names_are_added_and_lightnings_ddp_names_are_left_alone():
-    for name, start_method in (("ddp", "popen"), ("ddp_spawn", "spawn"), ("ddp_fork", "fork"), ("ddp_notebook", "fork")):
+    for name, start_method in (
+        ("ddp", "popen"),
+        ("ddp_spawn", "spawn"),
+        ("ddp_fork", "fork"),
+        ("ddp_notebook", "fork"),
+    ):
         ours = StrategyRegistry.get(f"gan_{name}")
         assert isinstance(ours, lg.GANDDPStrategy) and ours._start_method == start_method
         assert type(StrategyRegistry.get(name)) is DDPStrategy
@@ -146,6 +161,15 @@ def test_the_cli_trains_a_gan_on_two_devices_with_gan_ddp(tmp_path, monkeypatch,
 
     monkeypatch.chdir(tmp_path)
     config = Path(__file__).resolve().parents[1] / "configs" / "gan_ring.yaml"
-    cli = cli_main(["--config", str(config), "--trainer.accelerator=cpu", "--trainer.devices=2",
-                    f"--trainer.strategy={strategy}", "--trainer.logger=false"], run=False)
+    cli = cli_main(
+        [
+            "--config",
+            str(config),
+            "--trainer.accelerator=cpu",
+            "--trainer.devices=2",
+            f"--trainer.strategy={strategy}",
+            "--trainer.logger=false",
+        ],
+        run=False,
+    )
     assert isinstance(cli.trainer.strategy, lg.GANDDPStrategy)

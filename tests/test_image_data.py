@@ -190,7 +190,10 @@ def write_celeba(root: Path) -> Path:
         image.save(folder / "img_align_celeba" / name, quality=95, subsampling=0)
     attrs = ["5_o_Clock_Shadow", "Smiling"]
     landmarks = ["lefteye_x", "lefteye_y", "righteye_x", "righteye_y", "nose_x", "nose_y"] + [
-        "leftmouth_x", "leftmouth_y", "rightmouth_x", "rightmouth_y"
+        "leftmouth_x",
+        "leftmouth_y",
+        "rightmouth_x",
+        "rightmouth_y",
     ]
     files = {
         "list_eval_partition.txt": [f"{n} {s}" for n, s in CELEBA_SPLITS.items()],
@@ -308,7 +311,10 @@ def test_images_are_resized_by_their_shorter_side_and_centre_cropped(tmp_path: P
 def test_val_fraction_is_a_fixed_disjoint_split(tmp_path: Path):
     for i in range(10):
         save(tmp_path / f"{i}.png", Image.new("L", (8, 8), i))
-    build = lambda: ImageFolderDataModule(root=str(tmp_path), image_size=8, channels=1, val_fraction=0.3, seed=1)
+
+    def build() -> ImageFolderDataModule:
+        return ImageFolderDataModule(root=str(tmp_path), image_size=8, channels=1, val_fraction=0.3, seed=1)
+
     first, second = build(), build()
     train, val = first.dataset("train").samples, first.dataset("val").samples
     assert (len(train), len(val)) == (7, 3) and not set(train) & set(val)
@@ -418,7 +424,10 @@ def test_each_torchvision_datamodule_shows_its_own_defaults_where_the_cli_reads_
     for cls, (size, channels, hflip) in expected.items():
         params = inspect.signature(cls).parameters
         assert (params["image_size"].default, params["channels"].default, params["hflip"].default) == (
-            size, channels, hflip), cls.__name__
+            size,
+            channels,
+            hflip,
+        ), cls.__name__
         data = cls(data_dir="nowhere", download=False)
         assert (data.image_size, data.channels, data.hflip) == (size, channels, hflip), cls.__name__
         assert data.hparams["image_size"] == size

@@ -150,8 +150,10 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
 
     # 2. --ckpt_path last: the same run continues in its folder from the saved step.
     out = run([*fit, "--trainer.max_epochs", "3", "--ckpt_path", "last"], work)
-    assert f"resuming this run from {Path('lightning_logs') / name / 'version_0' / 'checkpoints' / 'last.ckpt'}: " \
+    assert (
+        f"resuming this run from {Path('lightning_logs') / name / 'version_0' / 'checkpoints' / 'last.ckpt'}: "
         f"generator step {2 * BATCHES}" in out.stderr + out.stdout
+    )
     assert not (runs / "version_1").exists(), "--ckpt_path last started a new run"
     assert step_of(first / "checkpoints" / "last.ckpt") == 3 * BATCHES
     if not _is_image(config):  # the CSV keeps the first session's rows

@@ -9,7 +9,6 @@ from lightning_gans import losses
 from lightning_gans.losses import F_DIVERGENCES, get_adversarial_loss
 
 
-
 @pytest.fixture(autouse=True)
 def float64():
     """The math is checked in double precision; the default dtype is restored afterwards."""

@@ -34,8 +34,19 @@ def _number(cell: str) -> float:
 def test_quick_study_table(study, tmp_path, capsys):
     output = tmp_path / "table.md"
     text = study.main(
-        ["--quick", "--steps", "15", "--mixtures", "ring", "grid", "--variants", "gan", "pacgan4",
-         "--output", str(output)]
+        [
+            "--quick",
+            "--steps",
+            "15",
+            "--mixtures",
+            "ring",
+            "grid",
+            "--variants",
+            "gan",
+            "pacgan4",
+            "--output",
+            str(output),
+        ]
     )
     assert output.read_text() == text
     assert text in capsys.readouterr().out
@@ -43,8 +54,14 @@ def test_quick_study_table(study, tmp_path, capsys):
     lines = [line for line in text.splitlines() if line.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header == [
-        "variant", "ring: modes", "ring: high-quality", "ring: reverse KL",
-        "grid: modes", "grid: high-quality", "grid: reverse KL", "runs (failed)",
+        "variant",
+        "ring: modes",
+        "ring: high-quality",
+        "ring: reverse KL",
+        "grid: modes",
+        "grid: high-quality",
+        "grid: reverse KL",
+        "runs (failed)",
     ]
     rows = {}
     for line in lines[2:]:
@@ -59,7 +76,7 @@ def test_quick_study_table(study, tmp_path, capsys):
         cells = rows[label]
         assert cells[-1] == "1 / 1"  # one run per mixture, none failed
         for offset, num_modes in ((1, 8), (4, 25)):
-            modes, hq, kl = (_number(c) for c in cells[offset:offset + 3])
+            modes, hq, kl = (_number(c) for c in cells[offset : offset + 3])
             assert 0 <= modes <= num_modes
             assert 0.0 <= hq <= 1.0
             assert 0.0 <= kl <= math.log(num_modes) + 0.01  # table rounds to 2 decimals
@@ -86,10 +103,13 @@ def test_summarise_merges_runs_logs_of_separate_processes(study, tmp_path):
     import json
 
     for mixture, num_modes in (("ring", 8), ("grid", 25)):
-        lines = [json.dumps(dataclasses.asdict(run(mixture, seed, modes, num_modes))) for seed, modes in ((0, 6), (1, 8))]
+        lines = [
+            json.dumps(dataclasses.asdict(run(mixture, seed, modes, num_modes))) for seed, modes in ((0, 6), (1, 8))
+        ]
         (tmp_path / f"{mixture}.jsonl").write_text("\n".join(lines) + "\n")
-    text = study.main(["--summarise", str(tmp_path / "ring.jsonl"), str(tmp_path / "grid.jsonl"),
-                       "--output", str(tmp_path / "t.md")])
+    text = study.main(
+        ["--summarise", str(tmp_path / "ring.jsonl"), str(tmp_path / "grid.jsonl"), "--output", str(tmp_path / "t.md")]
+    )
     gan_row = next(line for line in text.splitlines() if line.startswith("| GAN |"))
     assert "7.0 ± 1.0" in gan_row and "2 / 2" in gan_row  # mean and standard error of 6 and 8
     assert (tmp_path / "t.md").read_text() == text

@@ -126,6 +126,8 @@ def test_saved_notebook_was_executed(name):
     assert "parameters" in parameters.metadata.get("tags", []) and "LIGHTNING_GANS_NOTEBOOK_FAST" in parameters.source
     for i, cell in enumerate(cells):
         if _plots(cell):
-            assert any("image/png" in o.get("data", {}) for o in cell.outputs), f"{name}: code cell {i} plots but has no image"
+            assert any("image/png" in o.get("data", {}) for o in cell.outputs), (
+                f"{name}: code cell {i} plots but has no image"
+            )
     assert _images(nb) >= 1
     assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{name} is {path.stat().st_size} bytes; lower the figure dpi"

@@ -4,21 +4,26 @@ unscaled gradients and the penalties differentiate through the loss scale."""
 import lightning as L
 import pytest
 import torch
+from helpers import tiny_toy
 from lightning.pytorch.plugins.precision import MixedPrecision
+from test_variants import RandomImages, small
 
 import lightning_gans as lg
 from lightning_gans.losses import gradient_penalty, r1_penalty
 from lightning_gans.penalties import R1Penalty
 
-from helpers import tiny_toy
-from test_variants import RandomImages, small
-
 VARIANTS = [lg.DCGAN, lg.LSGAN, lg.WGAN, lg.WGANGP, lg.FGAN, lg.SNGAN, lg.CGAN, lg.R1GAN]
 
 
 def _trainer(**kwargs):
-    return L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, **kwargs)
+    return L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("cls", VARIANTS, ids=lambda c: c.__name__)
@@ -68,7 +73,8 @@ def test_clipping_under_16_mixed_acts_on_unscaled_gradients(clip):
     probe = RecordNorms()
     torch.manual_seed(0)
     _trainer(plugins=[_fp16_plugin(2.0**10)], max_steps=3, callbacks=[probe]).fit(
-        lg.GAN(latent_dim=2, hidden_dim=16, num_layers=1), tiny_toy())
+        lg.GAN(latent_dim=2, hidden_dim=16, num_layers=1), tiny_toy()
+    )
     typical = sorted(probe.before)[len(probe.before) // 2]
     scaled = typical * 2.0**10
     assert scaled > 100 * typical
@@ -98,7 +104,9 @@ def test_the_penalties_differentiate_through_the_loss_scale():
     with torch.autocast("cpu", dtype=torch.float16):
         unscaled = r1_penalty(critic, real)
         scaled = r1_penalty(critic, real, grad_scale=torch.tensor(2.0**12))
-        gp = gradient_penalty(critic, real, fake, grad_scale=torch.tensor(2.0**12), generator=torch.Generator().manual_seed(1))
+        gp = gradient_penalty(
+            critic, real, fake, grad_scale=torch.tensor(2.0**12), generator=torch.Generator().manual_seed(1)
+        )
     assert unscaled == 0  # underflowed
     assert scaled.dtype == torch.float32
     assert scaled.item() == pytest.approx(exact_r1.item(), rel=1e-2)
@@ -126,7 +134,8 @@ def test_channels_last_keeps_networks_and_batches_in_nhwc():
     model = small(lg.DCGAN, channels_last=True)
     seen = []
     model.discriminator.register_forward_pre_hook(
-        lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+        lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
     _trainer(max_steps=2).fit(model, RandomImages())
     assert seen and all(seen)
     convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
@@ -139,7 +148,9 @@ def test_torch_compile_skips_a_discriminator_that_needs_double_backward(cls, com
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: calls.append(self))
     model = small(cls, torch_compile=True)
     _trainer(max_steps=1).fit(model, RandomImages())
-    names = {name for name, net in (("generator", model.generator), ("discriminator", model.discriminator)) if net in calls}
+    names = {
+        name for name, net in (("generator", model.generator), ("discriminator", model.discriminator)) if net in calls
+    }
     assert names == compiled
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+from helpers import tiny_toy, trainer
 
 import lightning_gans as lg
-from helpers import tiny_toy, trainer
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)

@@ -5,20 +5,24 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from helpers import tiny_toy
 from lightning.pytorch.callbacks import ModelCheckpoint
+from test_variants import small
 
 import lightning_gans as lg
 from lightning_gans.penalties import GradientPenalty
-
-from helpers import tiny_toy
-from test_variants import small
 
 
 def _toy_gan():
     # Everything that carries state across steps: n_critic > 1, a gradient penalty (random
     # interpolation), an EMA generator, a per-batch LR scheduler and Adam's moments.
     return lg.GAN(
-        latent_dim=2, hidden_dim=16, num_layers=2, n_critic=2, penalty=GradientPenalty(1.0), ema_decay=0.9,
+        latent_dim=2,
+        hidden_dim=16,
+        num_layers=2,
+        n_critic=2,
+        penalty=GradientPenalty(1.0),
+        ema_decay=0.9,
         g_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5),
         d_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5),
         scheduler_interval="batch",
@@ -27,8 +31,15 @@ def _toy_gan():
 
 def _fit(model, data, root, max_steps, ckpt_path=None, callbacks=()):
     trainer = L.Trainer(
-        accelerator="cpu", max_steps=max_steps, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=root, callbacks=list(callbacks), num_sanity_val_steps=0, limit_val_batches=0,
+        accelerator="cpu",
+        max_steps=max_steps,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root,
+        callbacks=list(callbacks),
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
         enable_checkpointing=bool(callbacks),
     )
     trainer.fit(model, data, ckpt_path=ckpt_path)

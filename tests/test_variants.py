@@ -3,12 +3,11 @@
 import lightning as L
 import pytest
 import torch
+from helpers import trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_gans as lg
 from lightning_gans.penalties import GradientPenalty, R1Penalty
-
-from helpers import trainer
 
 SHAPE = (1, 28, 28)
 

@@ -27,7 +27,8 @@ class EpochShuffle(DistributedSampler):
 
     def __iter__(self) -> Iterator[int]:
         if self.trainer is not None:
-            self.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+            # Epochs started and processed so far (typed as the base tracker, which lacks the field).
+            self.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)  # type: ignore[attr-defined]
         yield from super().__iter__()
 
 

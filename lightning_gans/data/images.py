@@ -27,7 +27,13 @@ from lightning_gans.data._loading import resumable_loader
 from lightning_gans.errors import ConfigurationError, GANError
 
 Split = Literal["train", "val"]
-SPLITS: tuple[str, ...] = ("train", "val")
+
+
+def _length(dataset: Dataset) -> int:
+    """The number of samples of a map-style dataset (``Dataset`` does not declare ``__len__``)."""
+    return len(dataset)  # type: ignore[arg-type]
+
+SPLITS: tuple[Split, ...] = ("train", "val")
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 """File endings (any case) that :class:`ImageFolderDataModule` reads as images."""
@@ -154,9 +160,9 @@ class ImageDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
-        if len(dataset) < self.batch_size:
+        if _length(dataset) < self.batch_size:
             raise ConfigurationError(
-                f"The training set has {len(dataset)} images, fewer than batch_size={self.batch_size}, so "
+                f"The training set has {_length(dataset)} images, fewer than batch_size={self.batch_size}, so "
                 "no full batch can be drawn; use a smaller batch_size or more images."
             )
         return self._loader(dataset, train=True)
@@ -171,7 +177,7 @@ class ImageDataModule(L.LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=train,
-            drop_last=train or len(dataset) >= self.batch_size,
+            drop_last=train or _length(dataset) >= self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=self.pin_memory and torch.cuda.is_available(),

@@ -114,9 +114,15 @@ class ToyDataModule(L.LightningDataModule):
         self.val_set = TensorDataset(*self.mixture.sample(self.num_val_samples, generator))
 
     def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            self.setup()
+        assert self.train_set is not None
         return resumable_loader(
             self, self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers
         )
 
     def val_dataloader(self) -> DataLoader:
+        if self.val_set is None:
+            self.setup()
+        assert self.val_set is not None
         return DataLoader(self.val_set, batch_size=self.batch_size, drop_last=True, num_workers=self.num_workers)

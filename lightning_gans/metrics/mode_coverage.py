@@ -42,7 +42,9 @@ def mode_statistics(samples: Tensor, means: Tensor, std: float, threshold: float
     """
     samples, means = torch.as_tensor(samples), torch.as_tensor(means)
     if means.dim() != 2 or means.shape[0] < 1:
-        raise ConfigurationError(f"mode_statistics needs the mixture's means as a (K, d) tensor with K >= 1, got shape {tuple(means.shape)}.")
+        raise ConfigurationError(
+            f"mode_statistics needs the mixture's means as a (K, d) tensor with K >= 1, got shape {tuple(means.shape)}."
+        )
     d = means.shape[1]
     if samples.dim() != 2 or samples.shape[1] != d or samples.shape[0] < 1:
         raise ConfigurationError(
@@ -50,7 +52,9 @@ def mode_statistics(samples: Tensor, means: Tensor, std: float, threshold: float
             f"{tuple(samples.shape)}. Pass the generator's samples of this mixture (e.g. model.sample(2500))."
         )
     if not std > 0 or not threshold > 0:
-        raise ConfigurationError(f"mode_statistics needs std > 0 and threshold > 0, got std={std} and threshold={threshold}.")
+        raise ConfigurationError(
+            f"mode_statistics needs std > 0 and threshold > 0, got std={std} and threshold={threshold}."
+        )
     bad = int((~torch.isfinite(samples)).any(dim=1).sum())
     if bad:
         raise NonFiniteSamplesError(

@@ -377,7 +377,9 @@ def mmd_permutation_test(
             f"{y.shape[0]} fake; pass more samples (hundreds or more for a useful test)."
         )
     if num_permutations < 1 or max_samples < 2:
-        raise ValueError(f"num_permutations must be >= 1 and max_samples >= 2, got {num_permutations} and {max_samples}.")
+        raise ValueError(
+            f"num_permutations must be >= 1 and max_samples >= 2, got {num_permutations} and {max_samples}."
+        )
     if bandwidth is not None and not (math.isfinite(bandwidth) and bandwidth > 0):
         raise ValueError(f"bandwidth must be a positive number, got {bandwidth}.")
     pooled_size = min(x.shape[0], max_samples) + min(y.shape[0], max_samples)

@@ -15,7 +15,14 @@ from typing import Literal
 from torch import Tensor, nn
 
 from lightning_gans.errors import ConfigurationError
-from lightning_gans.nets.layers import ProjectionHead, batch_norm, check_sizes, image_shape, maybe_spectral_norm, run_layers
+from lightning_gans.nets.layers import (
+    ProjectionHead,
+    batch_norm,
+    check_sizes,
+    image_shape,
+    maybe_spectral_norm,
+    run_layers,
+)
 
 # image size -> (spatial size after the first generator layer, number of 2x up-samplings)
 PLANS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -43,7 +50,11 @@ class DCGANGenerator(nn.Module):
             nn.ReLU(True),
         ]
         for _ in range(ups - 1):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), batch_norm(width // 2, num_classes), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                batch_norm(width // 2, num_classes),
+                nn.ReLU(True),
+            ]
             width //= 2
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
         self.layers = nn.ModuleList(layers)

@@ -31,12 +31,13 @@ def image_shape(data_shape: Sequence[int], supported: Sequence[int], network: st
         if len(shape) == 3 and shape[0] == shape[1] in supported:
             hint = f" (channels come first: ({shape[2]}, {shape[0]}, {shape[1]}), not {shape})"
         raise ConfigurationError(
-            f"{network} builds square images of {sizes} pixels (shape (channels, size, size)); got shape {shape}{hint}. "
+            f"{network} builds square images of {sizes} pixels (shape (channels, size, size)); "
+            f"got shape {shape}{hint}. "
             f"Resize the data to a supported size (e.g. data.image_size) or choose another architecture."
         )
     if shape[0] < 1:
         raise ConfigurationError(f"{network} needs at least 1 image channel, got shape {shape} (channels, size, size).")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 class ConditionalBatchNorm2d(nn.Module):

@@ -16,11 +16,15 @@ def _sample_shape(data_shape: Sequence[int]) -> tuple[int, ...]:
     """``data_shape`` as a tuple, checked: sizes >= 1, e.g. ``(2,)`` or ``(1, 28, 28)``."""
     shape = tuple(data_shape)
     if not shape or min(shape) < 1:
-        raise ConfigurationError(f"data_shape must be the sizes (>= 1) of one sample, e.g. (2,) or (1, 28, 28); got {shape}.")
+        raise ConfigurationError(
+            f"data_shape must be the sizes (>= 1) of one sample, e.g. (2,) or (1, 28, 28); got {shape}."
+        )
     return shape
 
 
-def _mlp(in_features: int, hidden_dim: int, num_layers: int, out_features: int, activation: nn.Module, batch_norm: bool) -> nn.Sequential:
+def _mlp(
+    in_features: int, hidden_dim: int, num_layers: int, out_features: int, activation: nn.Module, batch_norm: bool
+) -> nn.Sequential:
     if num_layers < 1:
         raise ConfigurationError(f"An MLP needs num_layers >= 1 hidden layers, got {num_layers}.")
     check_sizes("An MLP", hidden_dim=hidden_dim)

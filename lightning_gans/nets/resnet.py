@@ -87,7 +87,9 @@ class ResNetGenerator(nn.Module):
         self.linear = nn.Linear(latent_dim, 4 * 4 * channels)
         ups = int(math.log2(size // 4))
         self.blocks = nn.ModuleList(GeneratorBlock(channels, channels, num_classes) for _ in range(ups))
-        self.out = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(True), nn.Conv2d(channels, out_channels, 3, 1, 1), nn.Tanh())
+        self.out = nn.Sequential(
+            nn.BatchNorm2d(channels), nn.ReLU(True), nn.Conv2d(channels, out_channels, 3, 1, 1), nn.Tanh()
+        )
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         h = self.linear(z).view(z.shape[0], self.channels, 4, 4)
@@ -105,14 +107,21 @@ class ResNetDiscriminator(nn.Module):
         num_classes: > 0 adds the projection head; call ``D(x, labels)``.
     """
 
-    def __init__(self, data_shape: Sequence[int], channels: int = 128, spectral_norm: bool = True, num_classes: int = 0):
+    def __init__(
+        self, data_shape: Sequence[int], channels: int = 128, spectral_norm: bool = True, num_classes: int = 0
+    ):
         super().__init__()
         in_channels, size, _ = image_shape(data_shape, SIZES, "ResNetDiscriminator")
         check_sizes("ResNetDiscriminator", channels=channels)
         downs = int(math.log2(size // 8))
         blocks = [DiscriminatorBlock(in_channels, channels, down=True, first=True, spectral=spectral_norm)]
-        blocks += [DiscriminatorBlock(channels, channels, down=True, first=False, spectral=spectral_norm) for _ in range(downs - 1)]
-        blocks += [DiscriminatorBlock(channels, channels, down=False, first=False, spectral=spectral_norm) for _ in range(2)]
+        blocks += [
+            DiscriminatorBlock(channels, channels, down=True, first=False, spectral=spectral_norm)
+            for _ in range(downs - 1)
+        ]
+        blocks += [
+            DiscriminatorBlock(channels, channels, down=False, first=False, spectral=spectral_norm) for _ in range(2)
+        ]
         self.blocks = nn.Sequential(*blocks)
         self.head = ProjectionHead(channels, num_classes, spectral_norm)
 

@@ -46,5 +46,7 @@ class GAN(BaseGAN):
     ) -> tuple[nn.Module, nn.Module]:
         hidden, layers = self.hparams["hidden_dim"], self.hparams["num_layers"]
         images = len(data_shape) > 1
-        generator = MLPGenerator(self.latent_dim, data_shape, hidden, layers, output_activation="tanh" if images else None)
+        generator = MLPGenerator(
+            self.latent_dim, data_shape, hidden, layers, output_activation="tanh" if images else None
+        )
         return generator, MLPDiscriminator(discriminator_input_shape, hidden, layers)

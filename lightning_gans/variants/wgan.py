@@ -19,7 +19,9 @@ class WGAN(DCGAN):
     update enforces crudely. Algorithm 1: ``n_critic=5``, RMSprop(5e-5), clip 0.01.
     """
 
-    def __init__(self, clip_value: float | None = 0.01, n_critic: int = 5, loss: str = "wasserstein", **kwargs: Any) -> None:
+    def __init__(
+        self, clip_value: float | None = 0.01, n_critic: int = 5, loss: str = "wasserstein", **kwargs: Any
+    ) -> None:
         super().__init__(n_critic=n_critic, loss=loss, **kwargs)
         self.clip_value = clip_value
 
