@@ -26,7 +26,6 @@ defaults in its signature (``loss``, ``n_critic``…), :meth:`default_penalty`,
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from torch.optim import Optimizer
 
 from lightning_gans import _compat, step
 from lightning_gans.errors import ConfigurationError, NonFiniteLossError
+from lightning_gans.finite import NonFiniteWatch, all_finite
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
 from lightning_gans.utils import eval_mode, run_seed
@@ -93,18 +93,6 @@ def _package_version() -> str:
     from lightning_gans import __version__
 
     return __version__
-
-
-def _all_finite(*modules: nn.Module | None) -> bool:
-    """Whether every parameter and floating-point buffer of ``modules`` is finite (one host sync)."""
-    tensors = [
-        t.detach().isfinite().all()
-        for module in modules
-        if module is not None
-        for t in (*module.parameters(), *module.buffers())
-        if t.is_floating_point() and t.numel()
-    ]
-    return not tensors or bool(torch.stack(tensors).all())
 
 
 class BaseGAN(L.LightningModule):
@@ -231,8 +219,7 @@ class BaseGAN(L.LightningModule):
         self.discriminator_steps = 0
         self.noise_seed: int | None = None  # set when fitting starts; checkpointed
         self._noise_rng: torch.Generator | None = None
-        self._first_nonfinite: Tensor | None = None  # (generator step, *losses) of the first bad batch
-        self._loss_names: list[str] = []
+        self._nonfinite = NonFiniteWatch(check_finite_every_n_batches)
         self._epoch_ending = False
         # A data-parallel strategy's wrappers of the networks (see distribute); not submodules,
         # so checkpoints keep plain names.
@@ -415,7 +402,10 @@ class BaseGAN(L.LightningModule):
             update_discriminator=_LightningUpdate(self, d_opt, counted=False),
             update_generator=_LightningUpdate(self, g_opt, counted=True),
         )
-        self._track_finite(metrics, batch_idx)
+        # A float16 loss scaler expects penalties to overflow while it backs off (and skips those updates).
+        self._nonfinite.record(
+            metrics, self.generator_steps, self.current_epoch, batch_idx, with_penalty=self._grad_scaler() is None
+        )
         self.generator_steps += 1
         if self.scheduler_interval == "batch":
             self._step_schedulers()
@@ -516,50 +506,13 @@ class BaseGAN(L.LightningModule):
             )
         return real, labels
 
-    def _track_finite(self, metrics: dict[str, Tensor], batch_idx: int) -> None:
-        """Remember, on the device, the first batch with a non-finite loss; read it every
-        ``check_finite_every_n_batches`` batches (one host sync) and at the end of an epoch."""
-        every = self.check_finite_every_n_batches
-        if not every:
-            return
-        names = ["loss/d", "loss/g", "loss/d_penalty"]
-        zero = torch.zeros_like(metrics["loss/d"])
-        if self._grad_scaler() is not None:
-            # A float16 loss scaler starts high and backs off: a penalty that overflows on such
-            # a step is expected, and the scaler skips that step. Check only the losses then.
-            names = names[:2]
-        values = [metrics.get(k, zero) for k in names]
-        record = torch.stack([torch.full_like(zero, self.generator_steps), *values]).float()
-        if self._first_nonfinite is None or self._first_nonfinite.shape != record.shape:
-            self._first_nonfinite = torch.full_like(record, float("nan"))
-            self._first_nonfinite[0] = -1
-        first_bad = ~record[1:].isfinite().all() & (self._first_nonfinite[0] < 0)
-        self._first_nonfinite = torch.where(first_bad, record, self._first_nonfinite)
-        self._loss_names = names
-        if (batch_idx + 1) % every == 0:
-            self._raise_if_nonfinite()
-
-    def _raise_if_nonfinite(self) -> None:
-        if self._first_nonfinite is None:
-            return
-        step, *values = self._first_nonfinite.tolist()
-        if step < 0:
-            return
-        bad = ", ".join(f"{k} = {v}" for k, v in zip(self._loss_names, values) if not math.isfinite(v))
-        raise NonFiniteLossError(
-            f"Non-finite loss at generator step {int(step)} (epoch {self.current_epoch}): {bad}. "
-            "Training stopped so it does not run on NaNs. Try lower learning rates, a gradient penalty "
-            "(WGANGP, R1GAN) or spectral normalisation (SNGAN), check that the data is finite and scaled "
-            "to [-1, 1], or train in precision 32 if this happened under 16-mixed."
-        )
-
     def on_train_epoch_start(self) -> None:
         self._epoch_ending = False
 
     def on_train_epoch_end(self) -> None:
         # Lightning calls this before ModelCheckpoint's epoch-end save: that save is not mid-epoch.
         self._epoch_ending = True
-        self._raise_if_nonfinite()
+        self._nonfinite.raise_if_seen(self.current_epoch)
         if self.scheduler_interval == "epoch":
             self._step_schedulers()
 
@@ -635,10 +588,10 @@ class BaseGAN(L.LightningModule):
         # stops training here, before the file (e.g. last.ckpt) is replaced.
         kept = "the checkpoint was not written, so the last one saved keeps the last finite model"
         try:
-            self._raise_if_nonfinite()
+            self._nonfinite.raise_if_seen(self.current_epoch)
         except NonFiniteLossError as error:
             raise NonFiniteLossError(f"{error} At generator step {self.generator_steps} {kept}.") from None
-        if not _all_finite(self.generator, self.discriminator, self.generator_ema):
+        if not all_finite(self.generator, self.discriminator, self.generator_ema):
             raise NonFiniteLossError(
                 f"Non-finite weights at generator step {self.generator_steps}: {kept}. Try lower learning rates, a "
                 "gradient penalty (WGANGP, R1GAN) or spectral normalisation (SNGAN), and resume from the last "
