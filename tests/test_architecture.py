@@ -1,0 +1,91 @@
+"""The package's shape, checked: no import cycle, and other libraries' private names only in
+``lightning_gans/_compat.py`` (where ``tests/test_compat.py`` checks each of them)."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "lightning_gans"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, ast.Module]:
+    return {_module_name(p): ast.parse(p.read_text(), str(p)) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(name: str, tree: ast.Module, known: set[str]) -> set[str]:
+    """The package's modules that ``name`` imports, at the top or inside functions (not only
+    under ``TYPE_CHECKING``-free paths: a function-level import is still a dependency)."""
+    found = set()
+    package = name if (PACKAGE / Path(*name.split(".")[1:]) / "__init__.py").exists() else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in known and t != name}
+    return found
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_cycle_between_the_packages_modules():
+    modules = _modules()
+    # A package's __init__ re-exports its modules; that edge (package -> its own submodule) is
+    # not a design dependency, and a submodule importing its parent package is what we check.
+    graph = {
+        name: {m for m in _imports(name, tree, set(modules)) if not m.startswith(name + ".")}
+        for name, tree in modules.items()
+    }
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def test_other_libraries_private_names_are_used_only_in_compat():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "_compat.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            where = f"{path.relative_to(PACKAGE.parent)}:{getattr(node, 'lineno', '?')}"
+            if (
+                isinstance(node, ast.ImportFrom)
+                and not (node.module or "").startswith("lightning_gans")
+                and node.level == 0
+            ):
+                offenders += [f"{where} imports {alias.name}" for alias in node.names if alias.name.startswith("_")]
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                owner = node.value
+                ours = isinstance(owner, ast.Name) and owner.id in ("self", "cls", "_compat")
+                if not ours:
+                    offenders.append(f"{where} reads .{node.attr}")
+    assert not offenders, "\n".join(offenders)
