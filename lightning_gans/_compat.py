@@ -81,9 +81,11 @@ def logger_step(trainer: Any) -> int:
     """The step Lightning's own ``self.log`` passes to the loggers during fitting: batches that
     stepped (once per batch, however many optimizers a GAN steps in it).
 
-    Why private: no public attribute holds it. ``trainer.global_step`` counts optimizer steps
-    (``n_critic + 1`` per batch here); Lightning's logger connector and its own callbacks
-    (``LearningRateMonitor``, ``DeviceStatsMonitor``) read ``fit_loop.epoch_loop._batches_that_stepped``.
+    Why private: no public attribute holds it. ``trainer.global_step`` counts the optimizer
+    steps Lightning sees (here the generator's), and has already moved past the batch when its
+    ``on_train_batch_end`` runs, while ``self.log`` in that batch wrote at the earlier count;
+    Lightning's logger connector and its own callbacks (``LearningRateMonitor``,
+    ``DeviceStatsMonitor``) read ``fit_loop.epoch_loop._batches_that_stepped``.
     """
     return trainer.fit_loop.epoch_loop._batches_that_stepped
 

@@ -23,6 +23,7 @@ from lightning_gans.base import BaseGAN
 from lightning_gans.checkpoint import load_gan
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.progress import Progress
+from lightning_gans.utils import to_uint8, to_uint8_grid
 
 
 @dataclass
@@ -44,10 +45,11 @@ def resolve_labels(gan: BaseGAN, num_samples: int, labels: Sequence[int] | None)
                 "conditional variant such as CGAN)."
             )
         return None
-    classes = list(labels) if labels else list(range(gan.num_classes))
-    bad = [label for label in classes if not 0 <= label < gan.num_classes]
+    num_classes = gan.num_classes or 0  # a conditional model has them (checked when it was built)
+    classes = list(labels) if labels else list(range(num_classes))
+    bad = [label for label in classes if not 0 <= label < num_classes]
     if bad:
-        raise ConfigurationError(f"Labels {bad} are not classes of this model: use 0 to {gan.num_classes - 1}.")
+        raise ConfigurationError(f"Labels {bad} are not classes of this model: use 0 to {num_classes - 1}.")
     return torch.tensor(classes, dtype=torch.long).repeat(math.ceil(num_samples / len(classes)))[:num_samples]
 
 
@@ -58,21 +60,38 @@ def iter_samples(
     seed: int = 0,
     batch_size: int = 256,
     use_ema: bool = True,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    device: torch.device | str | None = "cpu",
+    progress: Progress | None = None,
 ) -> Iterator[tuple[Tensor, Tensor | None]]:
-    """Yield ``(samples, labels)`` batches on the CPU. The noise is drawn on the CPU from
-    ``seed``, so any device and batch size sample the same noise (and the same samples, up
-    to floating-point rounding)."""
+    """Yield ``(samples, labels)`` batches (samples as float32). The noise of all ``num_samples``
+    is drawn on the CPU from ``seed``, so any device, batch size and share sample the same noise
+    (and the same samples, up to floating-point rounding).
+
+    Args:
+        labels: one label per sample (see :func:`resolve_labels`), for conditional models.
+        start, stop: yield only samples ``start`` to ``stop - 1`` (e.g. one process's share).
+        device: where the samples go; ``None`` leaves them where the generator made them.
+        progress: counts the samples as they come.
+    """
     noise = gan.sample_noise(num_samples, torch.Generator().manual_seed(seed)).cpu()
-    for start in range(0, num_samples, batch_size):
-        chunk = slice(start, start + batch_size)
+    stop = num_samples if stop is None else min(stop, num_samples)
+    for first in range(start, stop, batch_size):
+        chunk = slice(first, min(first + batch_size, stop))
         batch_labels = None if labels is None else labels[chunk]
-        samples = gan.sample(noise=noise[chunk], labels=batch_labels, use_ema=use_ema)
-        yield samples.float().cpu(), batch_labels
+        samples = gan.sample(noise=noise[chunk], labels=batch_labels, use_ema=use_ema).float()
+        if device is not None:
+            samples = samples.to(device)
+        if progress is not None:
+            progress.update(len(samples))
+        yield samples, batch_labels
 
 
 def to_uint8_images(images: Tensor) -> Tensor:
-    """``(N, C, H, W)`` in ``[-1, 1]`` -> ``(N, H, W, C)`` uint8, rounding (not truncating)."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+    """``(N, C, H, W)`` in ``[-1, 1]`` -> ``(N, H, W, C)`` uint8 (:func:`~lightning_gans.utils.to_uint8`)."""
+    return to_uint8(images).permute(0, 2, 3, 1)
 
 
 def generate_samples(
@@ -116,8 +135,8 @@ def generate_samples(
     kept: list[Tensor] = []  # images for the grid, or every point
     index = 0
     counter = Progress(num_samples, f"[generate] {type(gan).__name__}", unit="samples", enabled=progress)
-    for samples, batch_labels in iter_samples(gan, num_samples, label_tensor, seed, batch_size, use_ema):
-        counter.update(len(samples))
+    batches = iter_samples(gan, num_samples, label_tensor, seed, batch_size, use_ema, progress=counter)
+    for samples, batch_labels in batches:
         if samples.dim() == 4:
             for image, label in zip(to_uint8_images(samples).numpy(), _labels_or_none(batch_labels, len(samples))):
                 suffix = "" if label is None else f"_class{label}"
@@ -170,7 +189,9 @@ def _resolve_device(device: str) -> str:
     if parsed.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise ConfigurationError(f"--device {device} was asked for, but this machine has no CUDA GPU; use --device cpu.")
+            raise ConfigurationError(
+                f"--device {device} was asked for, but this machine has no CUDA GPU; use --device cpu."
+            )
         if parsed.index is not None and parsed.index >= count:
             raise ConfigurationError(
                 f"--device {device} does not exist: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}."
@@ -202,8 +223,6 @@ def _write_grid(path: Path, images: Tensor, classes: int | None) -> Path:
     (``--labels``, else every class), so each column shows one class."""
     from PIL import Image
 
-    from lightning_gans.callbacks.sample_grid import to_uint8_grid
-
     nrow = classes if classes is not None and classes <= 16 else math.ceil(math.sqrt(len(images)))
     Image.fromarray(to_uint8_grid(images, nrow=nrow)).save(path)
     return path
@@ -228,10 +247,14 @@ def parser() -> argparse.ArgumentParser:
         description="Sample from a trained GAN checkpoint: PNG files and grid.png for images, "
         "samples.csv and scatter.png for 2-D points.",
     )
-    cli.add_argument("--ckpt_path", required=True, help="a .ckpt file written by `fit` (e.g. .../checkpoints/last.ckpt)")
+    cli.add_argument(
+        "--ckpt_path", required=True, help="a .ckpt file written by `fit` (e.g. .../checkpoints/last.ckpt)"
+    )
     cli.add_argument("--num_samples", type=int, default=64, help="how many samples (default 64)")
     cli.add_argument("--output_dir", default="samples", help="where to write them (default ./samples)")
-    cli.add_argument("--labels", type=int, nargs="+", help="classes of a conditional model, used in turn (default: all)")
+    cli.add_argument(
+        "--labels", type=int, nargs="+", help="classes of a conditional model, used in turn (default: all)"
+    )
     cli.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     cli.add_argument("--batch_size", type=int, default=256, help="samples per generator call (default 256)")
     cli.add_argument("--device", default="auto", help="'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...")

@@ -6,17 +6,24 @@ resumed run silently training other steps or a CSV log losing its rows.
 
 import lightning as L
 import torch
+from helpers import tiny_gan, tiny_toy
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_gans import _compat
-from helpers import tiny_gan, tiny_toy
 
 
 def test_a_checkpoint_after_an_epochs_last_batch_has_the_loop_and_loader_state_we_repair(tmp_path):
     checkpoint = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=3, save_top_k=0, save_last=True)
-    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[checkpoint], limit_val_batches=0)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[checkpoint],
+        limit_val_batches=0,
+    )
     trainer.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64))  # 3 batches: saved at the last
     state = torch.load(tmp_path / "last.ckpt", weights_only=False)
     fit_loop = state["loops"]["fit_loop"]
@@ -32,7 +39,8 @@ def test_a_checkpoint_after_an_epochs_last_batch_has_the_loop_and_loader_state_w
 def test_the_repairs_act_only_where_they_should():
     mid_epoch = {"loops": {"fit_loop": {
         "epoch_loop.batch_progress": {"is_last_batch": True, "current": {"ready": 3}},
-        "epoch_progress": {"current": {"ready": 2, "started": 2, "completed": 2}, "total": {"ready": 2, "started": 2, "completed": 2}},
+        "epoch_progress": {"current": {"ready": 2, "started": 2, "completed": 2},
+                           "total": {"ready": 2, "started": 2, "completed": 2}},
         "state_dict": {"combined_loader": [{"_iterator_finished": False}]},
     }}}  # fmt: skip
     _compat.finish_spent_loader_iterators(mid_epoch)
@@ -61,3 +69,95 @@ def test_csv_logger_writer_keeps_rows_put_back(tmp_path):
     logger.save()
     rows = (tmp_path / "run" / "version_0" / "metrics.csv").read_text().splitlines()
     assert rows == ["loss,step", "1.0,0", "0.5,1"]
+
+
+# --- callbacks and metrics ---
+
+
+def test_the_logger_step_is_the_batch_count_lightnings_own_logging_uses(tmp_path):
+    epoch_loop = L.Trainer(accelerator="cpu", logger=False).fit_loop.epoch_loop
+    assert hasattr(epoch_loop, "_batches_that_stepped"), (
+        "Lightning no longer has fit_loop.epoch_loop._batches_that_stepped: update _compat.logger_step"
+    )
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append(_compat.logger_step(trainer))
+
+    logger = CSVLogger(tmp_path, name="run")
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=3,
+        limit_val_batches=0,
+        logger=logger,
+        log_every_n_steps=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[Record()],
+    )
+    trainer.fit(tiny_gan(latent_dim=2), tiny_toy())
+    rows = (tmp_path / "run" / "version_0" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    logged = [int(row.split(",")[header.index("step")]) for row in rows[1:]]
+    assert seen == logged == [0, 1, 2]  # the step the model's own losses were logged at, batch by batch
+
+
+def test_callback_metrics_is_the_trainers_live_dict_even_after_fit():
+    class AtTrainEnd(L.Callback):
+        def on_train_end(self, trainer, pl_module):
+            _compat.set_callback_metrics(trainer, {"metrics/at_end": 0.25})
+
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[AtTrainEnd()],
+    )
+    trainer.fit(tiny_gan(latent_dim=2), tiny_toy())
+    assert float(trainer.callback_metrics.get("metrics/at_end", float("nan"))) == 0.25, (
+        "writes into trainer.callback_metrics no longer stick: update _compat.set_callback_metrics"
+    )
+
+
+def test_torchmetrics_inception_gives_every_feature_of_one_forward_pass():
+    from unittest import mock
+
+    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    assert hasattr(NoTrainInceptionV3, "_torch_fidelity_forward"), (
+        "torchmetrics' NoTrainInceptionV3 lost _torch_fidelity_forward: update _compat.inception_features"
+    )
+    with (
+        mock.patch.object(tf_inception, "load_state_dict_from_url", return_value=None),
+        mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict"),
+    ):  # random weights: no download
+        net = NoTrainInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    pool, logits = _compat.inception_features(net, images)
+    assert pool.shape == (2, 2048) and logits.shape == (2, 1008)
+    torch.testing.assert_close(pool, net(images))  # the public forward: the first feature only
+
+
+# --- distributed training ---
+
+
+def test_ddp_strategy_keeps_what_wrap_in_ddp_reads():
+    """``_compat.wrap_in_ddp`` wraps each GAN network as DDPStrategy wraps a module: it needs
+    these private methods and attributes of DDPStrategy and Lightning's comm-hook helper."""
+    from lightning.pytorch.overrides import distributed
+    from lightning.pytorch.strategies import DDPStrategy
+
+    strategy = DDPStrategy()
+    for name in ("_setup_model", "_ddp_kwargs", "_ddp_comm_state", "_ddp_comm_hook", "_ddp_comm_wrapper"):
+        assert hasattr(strategy, name), f"DDPStrategy.{name} is gone: update lightning_gans._compat.wrap_in_ddp"
+    assert hasattr(distributed, "_register_ddp_comm_hook"), "update lightning_gans._compat.wrap_in_ddp"
+    assert callable(DDPStrategy.configure_ddp), "GANDDPStrategy overrides DDPStrategy.configure_ddp"

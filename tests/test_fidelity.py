@@ -8,14 +8,13 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 import torch
+from helpers import trainer
 from torch import nn
 
 import lightning_gans as lg
 from lightning_gans.callbacks import FidelityMetrics
 from lightning_gans.callbacks.fidelity import to_uint8_rgb
 from lightning_gans.errors import GANError
-
-from helpers import trainer
 
 
 class Flatten(nn.Module):
@@ -78,8 +77,9 @@ def random_inception_weights(tmp_path_factory) -> Path:
     """A randomly initialised InceptionV3 state dict: the real Inception path, no download."""
     from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
 
-    with mock.patch.object(tf_inception, "load_state_dict_from_url", return_value=None), mock.patch.object(
-        tf_inception.FeatureExtractorInceptionV3, "load_state_dict"
+    with (
+        mock.patch.object(tf_inception, "load_state_dict_from_url", return_value=None),
+        mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict"),
     ):
         net = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
     path = tmp_path_factory.mktemp("weights") / "inception.pt"
@@ -94,16 +94,22 @@ class ImageFolder(lg.ImageFolderDataModule):
 def _fit(callback, root, tmp_path, callbacks_extra=(), **trainer_kwargs):
     model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
     data = lg.ImageFolderDataModule(root=str(root), image_size=32, channels=3, batch_size=4, num_workers=0)
-    t = trainer(limit_train_batches=2, callbacks=[callback, *callbacks_extra], default_root_dir=str(tmp_path),
-                **trainer_kwargs)
+    t = trainer(
+        limit_train_batches=2, callbacks=[callback, *callbacks_extra], default_root_dir=str(tmp_path), **trainer_kwargs
+    )
     t.fit(model, data)
     return t, data
 
 
 def test_inception_path_with_local_weights_logs_all_metrics(random_inception_weights, image_root, tmp_path):
     callback = FidelityMetrics(
-        every_n_batches=2, num_samples=16, batch_size=8, feature_extractor_weights_path=str(random_inception_weights),
-        kid_subset_size=8, kid_subsets=4, cache_dir=str(tmp_path / "cache"),
+        every_n_batches=2,
+        num_samples=16,
+        batch_size=8,
+        feature_extractor_weights_path=str(random_inception_weights),
+        kid_subset_size=8,
+        kid_subsets=4,
+        cache_dir=str(tmp_path / "cache"),
     )
     t, _ = _fit(callback, image_root, tmp_path)
     for key in ("metrics/fid", "metrics/is", "metrics/is_std", "metrics/kid", "metrics/kid_std"):
@@ -134,8 +140,15 @@ def _real_images_embedded(callback, root, tmp_path) -> int:
 
 
 def _cached_callback(cache):
-    return FidelityMetrics(every_n_batches=1, num_samples=16, feature_extractor=Pooled(), metrics=("fid", "kid"),
-                           kid_subset_size=8, kid_subsets=4, cache_dir=str(cache))
+    return FidelityMetrics(
+        every_n_batches=1,
+        num_samples=16,
+        feature_extractor=Pooled(),
+        metrics=("fid", "kid"),
+        kid_subset_size=8,
+        kid_subsets=4,
+        cache_dir=str(cache),
+    )
 
 
 def test_real_statistics_are_cached_and_reused(image_root, tmp_path):
@@ -194,11 +207,19 @@ def test_a_best_fid_checkpoint_needs_the_metric_at_validation(image_root, tmp_pa
 def test_fid_at_validation_feeds_the_best_checkpoint(image_root, tmp_path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    callback = FidelityMetrics(feature_extractor=Pooled(), num_samples=8, num_real=8, metrics=("fid",),
-                               cache_dir=str(tmp_path / "cache"))
+    callback = FidelityMetrics(
+        feature_extractor=Pooled(), num_samples=8, num_real=8, metrics=("fid",), cache_dir=str(tmp_path / "cache")
+    )
     best = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="metrics/fid", mode="min", filename="best-{step}")
-    t, _ = _fit(callback, image_root, tmp_path, enable_checkpointing=True, callbacks_extra=[best], limit_val_batches=1,
-                max_epochs=2)
+    t, _ = _fit(
+        callback,
+        image_root,
+        tmp_path,
+        enable_checkpointing=True,
+        callbacks_extra=[best],
+        limit_val_batches=1,
+        max_epochs=2,
+    )
     assert "metrics/fid" in t.callback_metrics
     assert best.best_model_path and Path(best.best_model_path).is_file()
 
@@ -222,7 +243,8 @@ data = lg.ImageFolderDataModule(root=root, image_size=32, channels=3, batch_size
 callback = FidelityMetrics(every_n_batches=None, on_validation=True, num_samples=30, batch_size=7,
                            feature_extractor=Pooled(), metrics=("fid", "kid"), kid_subset_size=10, kid_subsets=5,
                            cache_dir=None if cache == "none" else cache)
-trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False, callbacks=[callback],
+trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="gan_ddp" if devices > 1 else "auto", logger=False,
+                    callbacks=[callback],
                     enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1)
 trainer.validate(model, data)
 if trainer.is_global_zero:
@@ -244,8 +266,14 @@ def test_two_processes_give_the_same_fid_as_one(image_root, tmp_path):
     # One process; two computing the real statistics and caching them; two reading the cache.
     for name, devices, cache_dir in (("1", 1, "none"), ("2", 2, str(cache)), ("2-cached", 2, str(cache))):
         out = tmp_path / f"fid_{name}.json"
-        run = subprocess.run([sys.executable, str(script), str(devices), str(image_root), str(out), cache_dir],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [sys.executable, str(script), str(devices), str(image_root), str(out), cache_dir],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert run.returncode == 0, run.stderr[-3000:]
         results[name] = json.loads(out.read_text())
         assert (name != "2-cached") or "loaded from" in run.stdout + run.stderr

@@ -6,16 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_gan, tiny_toy, trainer
 from PIL import Image
+from test_variants import RandomImages, small
 
 import lightning_gans as lg
 from lightning_gans.checkpoint import CheckpointError
 from lightning_gans.cli import main as cli_main
 from lightning_gans.generate import generate_samples
 from lightning_gans.generate import main as generate_main
-
-from helpers import tiny_gan, tiny_toy, trainer
-from test_variants import RandomImages, small
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,13 +34,22 @@ def parameters_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 def cli_checkpoint(tmp_path_factory) -> Path:
     """A ring GAN trained through the CLI (subclass mode), as users train it."""
     root = tmp_path_factory.mktemp("cli_fit")
-    cli_main([
-        "fit", "--config", str(REPO / "configs" / "gan_ring.yaml"),
-        "--trainer.max_epochs=1", "--trainer.limit_train_batches=4", "--trainer.limit_val_batches=0",
-        "--trainer.enable_progress_bar=false", "--data.num_samples=2000", "--model.hidden_dim=16",
-        f"--trainer.logger.init_args.save_dir={root}", "--trainer.callbacks.init_args.every_n_batches=100",
-        f"--trainer.default_root_dir={root}",
-    ])
+    cli_main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "gan_ring.yaml"),
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=4",
+            "--trainer.limit_val_batches=0",
+            "--trainer.enable_progress_bar=false",
+            "--data.num_samples=2000",
+            "--model.hidden_dim=16",
+            f"--trainer.logger.init_args.save_dir={root}",
+            "--trainer.callbacks.init_args.every_n_batches=100",
+            f"--trainer.default_root_dir={root}",
+        ]
+    )
     (checkpoint,) = root.rglob("*.ckpt")
     return checkpoint
 
@@ -96,15 +104,24 @@ def test_images_with_ema_round_trip_through_a_python_checkpoint(tmp_path):
     assert written.shape == (10, 28, 28)
     assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1  # float32 vs float64 rounding at .5
     generate_samples(gan, tmp_path / "raw", num_samples=10, seed=3, use_ema=False)
-    assert not np.array_equal(written, np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / "raw").glob("sample_*.png"))]))
+    assert not np.array_equal(
+        written, np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / "raw").glob("sample_*.png"))])
+    )
 
 
 def test_conditional_labels(tmp_path):
     path = fit_and_save(small(lg.CGAN), RandomImages(batch_size=8, shape=(1, 28, 28)), tmp_path / "cgan.ckpt", steps=1)
-    generate_main(["--ckpt_path", str(path), "--num_samples", "5", "--labels", "3", "5", "--output_dir", str(tmp_path / "o")])
+    generate_main(
+        ["--ckpt_path", str(path), "--num_samples", "5", "--labels", "3", "5", "--output_dir", str(tmp_path / "o")]
+    )
     names = sorted(p.name for p in (tmp_path / "o").glob("sample_*.png"))
-    assert names == ["sample_000000_class3.png", "sample_000001_class5.png", "sample_000002_class3.png",
-                     "sample_000003_class5.png", "sample_000004_class3.png"]
+    assert names == [
+        "sample_000000_class3.png",
+        "sample_000001_class5.png",
+        "sample_000002_class3.png",
+        "sample_000003_class5.png",
+        "sample_000004_class3.png",
+    ]
     gan = lg.load_gan(path)
     with pytest.raises(lg.ConfigurationError, match="not classes of this model: use 0 to 9"):
         generate_samples(gan, tmp_path / "x", num_samples=2, labels=[10])

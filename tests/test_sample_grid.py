@@ -6,15 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from helpers import trainer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from PIL import Image
+from test_variants import RandomImages
 
 import lightning_gans as lg
 from lightning_gans.callbacks import SampleGrid
 from lightning_gans.callbacks.sample_grid import slerp, to_uint8_grid
-
-from helpers import trainer
-from test_variants import RandomImages
 
 
 def _small_dcgan(**kwargs):
@@ -52,14 +51,18 @@ def test_tensorboard_gets_the_grid(tmp_path: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     logger = TensorBoardLogger(tmp_path, name="tb")
-    trainer(limit_train_batches=2, logger=logger, callbacks=[SampleGrid(every_n_batches=2)]).fit(_small_dcgan(), RandomImages())
+    trainer(limit_train_batches=2, logger=logger, callbacks=[SampleGrid(every_n_batches=2)]).fit(
+        _small_dcgan(), RandomImages()
+    )
     events = EventAccumulator(logger.log_dir)
     events.Reload()
     assert "samples/fixed_noise" in events.Tags()["images"]
 
 
 def test_conditional_grids_have_one_class_per_column(tmp_path: Path):
-    model = lg.CGAN(data_shape=(1, 28, 28), architecture="dcgan", g_channels=8, d_channels=8, num_classes=10, num_fixed_samples=20)
+    model = lg.CGAN(
+        data_shape=(1, 28, 28), architecture="dcgan", g_channels=8, d_channels=8, num_classes=10, num_fixed_samples=20
+    )
     callback = SampleGrid(every_n_batches=1)
     trainer(limit_train_batches=1, logger=CSVLogger(tmp_path), callbacks=[callback]).fit(model, RandomImages())
     grid = np.asarray(Image.open(callback.last_paths[0]))
@@ -103,10 +106,31 @@ def test_cli_run_sends_the_config_to_wandb(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.chdir(tmp_path)
     repo = Path(__file__).resolve().parents[1]
-    cli_main(["fit", "--config", str(repo / "configs" / "gan_ring.yaml"),
-              "--trainer.logger", "lightning.pytorch.loggers.WandbLogger", "--trainer.logger.offline", "true",
-              "--trainer.logger.save_dir", str(tmp_path), "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
-              "--trainer.log_every_n_steps", "1", "--trainer.limit_val_batches", "1", "--data.num_samples", "3000", "--model.init_args.hidden_dim", "16"])
+    cli_main(
+        [
+            "fit",
+            "--config",
+            str(repo / "configs" / "gan_ring.yaml"),
+            "--trainer.logger",
+            "lightning.pytorch.loggers.WandbLogger",
+            "--trainer.logger.offline",
+            "true",
+            "--trainer.logger.save_dir",
+            str(tmp_path),
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "3",
+            "--trainer.log_every_n_steps",
+            "1",
+            "--trainer.limit_val_batches",
+            "1",
+            "--data.num_samples",
+            "3000",
+            "--model.init_args.hidden_dim",
+            "16",
+        ]
+    )
     wandb.finish()
     # The run folder: <save_dir>/<config name>/version_0 (a WandbLogger without a name).
     run_dir = next((tmp_path / "gan_ring" / "version_0" / "wandb").glob("offline-run-*"))

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_gan, tiny_toy, trainer
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_gans import ModeCoverage, ToyDataModule
 from lightning_gans.data.toy import grid, ring
 from lightning_gans.metrics import mode_statistics
-
-from helpers import tiny_gan, tiny_toy, trainer
 
 
 def test_ring_has_eight_distinct_modes_on_the_unit_circle():

@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import pytest
 import torch
+from helpers import same, snapshot, tiny_gan, tiny_toy, trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -14,7 +15,6 @@ from lightning_gans.callbacks import TwoSampleTest
 from lightning_gans.data.toy import ring
 from lightning_gans.metrics import C2STResult, MMDResult, classifier_two_sample_test, mmd_permutation_test
 from lightning_gans.metrics.two_sample import _permuted_mmd2, binomial_tail, median_heuristic, mmd2_unbiased
-from helpers import same, snapshot, tiny_gan, tiny_toy, trainer
 
 
 def gaussian(n: int, seed: int, shift: float = 0.0, d: int = 2) -> torch.Tensor:
@@ -123,7 +123,7 @@ def test_unbiased_mmd2_matches_the_double_loop_of_eq_3():
     assert (result.num_x, result.num_y, result.bandwidth) == (12, 9, 1.3)
 
     pooled = torch.cat([x, y])
-    kernel = torch.exp(-torch.cdist(pooled, pooled) ** 2 / (2 * 1.3**2))
+    kernel = torch.exp(-(torch.cdist(pooled, pooled) ** 2) / (2 * 1.3**2))
     assert float(mmd2_unbiased(kernel, 12)) == pytest.approx(expected, rel=1e-10)
     # The one-matrix-product form agrees with the direct one for any relabelling.
     labels = torch.zeros(21, 3, dtype=torch.bool)
@@ -243,7 +243,9 @@ def test_callback_compares_the_generator_with_given_real_samples_through_the_fea
 
 
 def test_callback_settings_are_checked():
-    with pytest.raises(lg.ConfigurationError, match="tests must be a non-empty subset of 'c2st', 'mmd'; got \\['fid'\\]"):
+    with pytest.raises(
+        lg.ConfigurationError, match="tests must be a non-empty subset of 'c2st', 'mmd'; got \\['fid'\\]"
+    ):
         TwoSampleTest(tests=("fid",))
     with pytest.raises(ValueError, match="tests must be"):
         TwoSampleTest(tests=())

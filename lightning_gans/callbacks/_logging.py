@@ -11,21 +11,21 @@ import numpy as np
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from PIL import Image
 
-
-def current_step(trainer: L.Trainer) -> int:
-    """The x-axis Lightning's own ``self.log`` uses: batches (once per batch, not per optimizer step)."""
-    return trainer.fit_loop.epoch_loop._batches_that_stepped
+from lightning_gans._compat import logger_step, set_callback_metrics
 
 
-def log_metrics(trainer: L.Trainer, metrics: dict[str, float]) -> None:
-    """Log ``metrics`` to every logger at the current batch and expose them to callbacks
-    such as ``ModelCheckpoint(monitor=...)``, whatever ``log_every_n_steps`` says."""
-    import torch
-
-    step = current_step(trainer)
+def log_metrics(trainer: L.Trainer, metrics: dict[str, float], pl_module: L.LightningModule | None = None) -> None:
+    """Log ``metrics`` to every logger at the current batch, whatever ``log_every_n_steps`` says,
+    and expose them in ``trainer.callback_metrics`` for ``ModelCheckpoint(monitor=...)`` and
+    others: through ``pl_module.log_dict`` when given (a hook that allows logging, e.g.
+    ``on_train_batch_end``), else directly (e.g. ``on_train_end``, where logging is refused)."""
+    step = logger_step(trainer)  # the x-axis of Lightning's own self.log: batches
     for logger in trainer.loggers:
         logger.log_metrics(metrics, step=step)
-    trainer.callback_metrics.update({k: torch.tensor(float(v)) for k, v in metrics.items()})
+    if pl_module is not None:
+        pl_module.log_dict({k: float(v) for k, v in metrics.items()}, on_step=True, on_epoch=False, logger=False)
+    else:
+        set_callback_metrics(trainer, metrics)
 
 
 def image_dir(trainer: L.Trainer) -> str:
@@ -46,7 +46,7 @@ def log_image(trainer: L.Trainer, key: str, image: np.ndarray, file_step: int | 
     images, the image is written as a PNG file under :func:`image_dir`, named by
     ``file_step`` (default: the logger step). Returns where it went, for messages.
     """
-    step = current_step(trainer)
+    step = logger_step(trainer)  # the x-axis of Lightning's own self.log: batches
     destinations: list[str] = []
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
@@ -58,7 +58,8 @@ def log_image(trainer: L.Trainer, key: str, image: np.ndarray, file_step: int | 
     if not destinations:
         folder = image_dir(trainer)
         os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', key)}_{step if file_step is None else file_step:07d}.png")
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
+        path = os.path.join(folder, f"{name}_{step if file_step is None else file_step:07d}.png")
         Image.fromarray(image).save(path)
         destinations.append(path)
     return destinations

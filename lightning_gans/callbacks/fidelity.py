@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from typing import Any, Literal
 
 import lightning as L
@@ -21,18 +22,21 @@ from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from lightning_gans.callbacks._logging import log_metrics
+from lightning_gans._compat import inception_features
+from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError, GANError
+from lightning_gans.generate import iter_samples, resolve_labels
 from lightning_gans.progress import Progress
+from lightning_gans.utils import datamodule_of, is_fast_dev_run, to_uint8
 
 INCEPTION_NAME = "inception-v3-compat"
 
 
 def to_uint8_rgb(images: Tensor) -> Tensor:
-    """Images in ``[-1, 1]`` -> ``uint8`` in ``[0, 255]`` by rounding (not truncation), 3 channels."""
+    """Images in ``[-1, 1]`` -> 3-channel ``uint8`` in ``[0, 255]`` (:func:`~lightning_gans.utils.to_uint8`)."""
     if images.dim() != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"Expected images of shape (N, 1 or 3, H, W), got {tuple(images.shape)}.")
-    images = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    images = to_uint8(images)
     return images.repeat(1, 3, 1, 1) if images.shape[1] == 1 else images
 
 
@@ -59,7 +63,7 @@ class SharedInception(nn.Module):
     def features(self, images: Tensor) -> tuple[Tensor, ...]:
         if self._last is None or self._last[0] is not images:
             with torch.no_grad():
-                self._last = (images, self.net._torch_fidelity_forward(images))
+                self._last = (images, inception_features(self.net, images))
         return self._last[1]
 
     def clear(self) -> None:
@@ -104,7 +108,7 @@ def _shard(n: int, rank: int, world: int) -> range:
     return range(rank * per, min(n, (rank + 1) * per))
 
 
-class FidelityMetrics(L.Callback):
+class FidelityMetrics(PeriodicCallback):
     """At every validation (and/or every ``every_n_batches`` generator steps), compute FID,
     Inception Score and KID of ``num_samples`` generated images against ``num_real`` real
     images of the datamodule's ``real_split``; log ``metrics/fid``, ``metrics/is``,
@@ -147,6 +151,10 @@ class FidelityMetrics(L.Callback):
         seed: seed of the evaluation noise (the same images at every evaluation).
     """
 
+    rank_zero_only = False  # evaluate() is a collective: every rank embeds its share
+    at_train_end = False  # evaluates at validation and/or every_n_batches only
+    skip_fast_dev_run = True  # a smoke test of the loop, like Lightning's own checkpointing
+
     def __init__(
         self,
         every_n_batches: int | None = None,
@@ -170,16 +178,19 @@ class FidelityMetrics(L.Callback):
         if feature_extractor is not None and feature_extractor_weights_path is not None:
             raise ConfigurationError("Pass either feature_extractor or feature_extractor_weights_path, not both.")
         if every_n_batches is not None and every_n_batches < 1:
-            raise ConfigurationError(f"every_n_batches must be >= 1 or None (only at validation), got {every_n_batches}.")
+            raise ConfigurationError(
+                f"every_n_batches must be >= 1 or None (only at validation), got {every_n_batches}."
+            )
         if not every_n_batches and not on_validation:
             raise ConfigurationError("FidelityMetrics would never evaluate: set on_validation=True or every_n_batches.")
         if num_samples < 2 or (num_real is not None and num_real < 2):
             raise ConfigurationError(
-                f"num_samples and num_real must be >= 2 images (FID needs a covariance), got {num_samples} and {num_real}."
+                "num_samples and num_real must be >= 2 images (FID needs a covariance), "
+                f"got {num_samples} and {num_real}."
             )
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}.")
-        self.every_n_batches = every_n_batches
+        super().__init__(every_n_batches)
         self.on_validation = on_validation
         self.num_samples = num_samples
         self.num_real = num_real
@@ -205,6 +216,8 @@ class FidelityMetrics(L.Callback):
 
     def _build_metrics(self, device: torch.device, image_shape: Sequence[int] | None = None) -> None:
         if self.custom_extractor is not None:
+            pool: nn.Module
+            logits: nn.Module
             pool = logits = _CustomView(self.custom_extractor, image_shape or (3, 299, 299))
         else:
             self._shared = SharedInception(self.weights_path, self.antialias, logits="is" in self.metric_names)
@@ -222,12 +235,17 @@ class FidelityMetrics(L.Callback):
     def protocol(self, trainer: L.Trainer) -> dict[str, Any]:
         """What makes the numbers comparable; logged as hyperparameters."""
         dataset = self._real_dataset(trainer)
+        if self.custom_extractor is not None:
+            backbone, resize = type(self.custom_extractor).__name__, "custom"
+        else:
+            backbone = "torch-fidelity InceptionV3 (2015-12-05)"
+            resize = "bilinear-antialias" if self.antialias else "tf1-bilinear (torch-fidelity)"
         return {
             "fidelity/real_split": self.real_split,
             "fidelity/num_real": self._num_real(dataset),
             "fidelity/num_fake": self.num_samples,
-            "fidelity/backbone": type(self.custom_extractor).__name__ if self.custom_extractor else "torch-fidelity InceptionV3 (2015-12-05)",
-            "fidelity/resize": "custom" if self.custom_extractor else ("bilinear-antialias" if self.antialias else "tf1-bilinear (torch-fidelity)"),
+            "fidelity/backbone": backbone,
+            "fidelity/resize": resize,
             "fidelity/dataset": self._dataset_id(trainer),
         }
 
@@ -262,14 +280,14 @@ class FidelityMetrics(L.Callback):
 
     # ------------------------------------------------------------------ cadence
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if trainer.fast_dev_run:  # a smoke test of the loop, like Lightning's own checkpointing
-            return
-        if self.every_n_batches and pl_module.generator_steps % self.every_n_batches == 0:
-            log_metrics(trainer, self.evaluate(trainer, pl_module))
+    def run(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
+        """The evaluation every ``every_n_batches`` generator steps."""
+        results = self.evaluate(trainer, pl_module)
+        self.log_metrics(trainer, pl_module, results)
+        return results
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        if self.on_validation and not trainer.sanity_checking and not trainer.fast_dev_run:
+        if self.on_validation and not trainer.sanity_checking and not is_fast_dev_run(trainer):
             # Logged through the module, so ModelCheckpoint(monitor=...) sees it at this validation.
             pl_module.log_dict(self.evaluate(trainer, pl_module), on_step=False, on_epoch=True)
 
@@ -286,17 +304,15 @@ class FidelityMetrics(L.Callback):
         device = pl_module.device
         if self.fid is None and self.inception_score is None and self.kid is None:
             # Built at the first evaluation, so a run that never evaluates never loads Inception.
-            self._build_metrics(device, getattr(trainer.datamodule, "data_shape", None))
+            self._build_metrics(device, getattr(datamodule_of(trainer), "data_shape", None))
         if not self._real_ready:
             self._prepare_real(trainer, device)
         for metric in self._fake_metrics():
             metric.reset()  # keeps the real statistics (reset_real_features=False)
-        share = len(_shard(self.num_samples, trainer.global_rank, trainer.world_size))
-        description = f"[FidelityMetrics] step {pl_module.generator_steps}: generated images"
-        with Progress(share, description, enabled=trainer.is_global_zero) as progress:
-            for images in self._generated(trainer, pl_module):
+        share = _shard(self.num_samples, trainer.global_rank, trainer.world_size)
+        with self.progress(len(share), "generated images", pl_module, enabled=trainer.is_global_zero) as progress:
+            for images in self._generated(trainer, pl_module, progress):
                 self._update(images, real=False)
-                progress.update(len(images))
         results: dict[str, float] = {}
         self._flush_fid()
         if self.fid is not None:
@@ -338,22 +354,28 @@ class FidelityMetrics(L.Callback):
         if self.inception_score is not None and not real:
             self.inception_score.update(images)
 
-    @torch.no_grad()
-    def _generated(self, trainer: L.Trainer, pl_module: Any) -> Iterator[Tensor]:
-        """This rank's share of ``num_samples`` images from fixed, index-addressed noise."""
-        noise = pl_module.sample_noise(self.num_samples, torch.Generator().manual_seed(self.seed))
-        labels = None
-        if pl_module.conditional:
-            labels = torch.arange(self.num_samples) % pl_module.num_classes
-        indices = _shard(self.num_samples, trainer.global_rank, trainer.world_size)
-        for start in range(indices.start, indices.stop, self.batch_size):
-            stop = min(start + self.batch_size, indices.stop)
-            yield pl_module.sample(noise=noise[start:stop], labels=None if labels is None else labels[start:stop])
+    def _generated(self, trainer: L.Trainer, pl_module: Any, progress: Progress | None = None) -> Iterator[Tensor]:
+        """This rank's share of ``num_samples`` images from fixed, index-addressed noise, on the
+        module's device (:func:`~lightning_gans.generate.iter_samples`, as ``generate`` draws them)."""
+        labels = resolve_labels(pl_module, self.num_samples, None)
+        share = _shard(self.num_samples, trainer.global_rank, trainer.world_size)
+        batches = iter_samples(
+            pl_module,
+            self.num_samples,
+            labels,
+            self.seed,
+            self.batch_size,
+            start=share.start,
+            stop=share.stop,
+            device=None,
+            progress=progress,
+        )
+        yield from (images for images, _ in batches)
 
     # ------------------------------------------------------------------ real statistics
 
     def _real_dataset(self, trainer: L.Trainer) -> Any:
-        datamodule = trainer.datamodule
+        datamodule = datamodule_of(trainer)
         if datamodule is None or not hasattr(datamodule, "dataset"):
             raise ConfigurationError(
                 "FidelityMetrics takes real images from the datamodule's dataset(split); use one of "
@@ -365,7 +387,7 @@ class FidelityMetrics(L.Callback):
         return len(dataset) if self.num_real is None else min(self.num_real, len(dataset))
 
     def _dataset_id(self, trainer: L.Trainer) -> str:
-        dm = trainer.datamodule
+        dm = datamodule_of(trainer)
         where = getattr(dm, "root", None) or getattr(dm, "data_dir", None) or ""
         return f"{type(dm).__name__}({os.path.abspath(str(where)) if where else ''}, {getattr(dm, 'data_shape', '')})"
 
@@ -373,9 +395,12 @@ class FidelityMetrics(L.Callback):
         if self.cache_dir is None:
             return None
         if self.custom_extractor is not None:
-            extractor = f"custom:{type(self.custom_extractor).__qualname__}:" + hashlib.sha1(
-                b"".join(t.detach().cpu().numpy().tobytes() for t in self.custom_extractor.state_dict().values())
-            ).hexdigest()
+            extractor = (
+                f"custom:{type(self.custom_extractor).__qualname__}:"
+                + hashlib.sha1(
+                    b"".join(t.detach().cpu().numpy().tobytes() for t in self.custom_extractor.state_dict().values())
+                ).hexdigest()
+            )
         else:
             extractor = f"inception:{self.weights_path or 'torch-fidelity'}:antialias={self.antialias}"
         key = "|".join(
@@ -394,7 +419,7 @@ class FidelityMetrics(L.Callback):
     def _files_fingerprint(trainer: L.Trainer) -> str:
         """A hash of the names, sizes and modification times of the files under the
         datamodule's folder (``root`` or ``data_dir``): a changed image changes the cache key."""
-        dm = trainer.datamodule
+        dm = datamodule_of(trainer)
         where = getattr(dm, "root", None) or getattr(dm, "data_dir", None)
         if not where or not os.path.isdir(str(where)):
             return "no-folder"
@@ -413,7 +438,8 @@ class FidelityMetrics(L.Callback):
     def _real_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {}
         if self.fid is not None:
-            state["fid"] = {k: getattr(self.fid, k) for k in ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")}
+            names = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
+            state["fid"] = {k: getattr(self.fid, k) for k in names}
         if self.kid is not None:
             state["kid"] = torch.cat(self.kid.real_features) if self.kid.real_features else torch.empty(0)
         return state
@@ -431,8 +457,8 @@ class FidelityMetrics(L.Callback):
             # A fixed random subset (not the first num_real images, which may be one class).
             chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(self.seed))[:num_real]
             indices = _shard(num_real, trainer.global_rank, trainer.world_size)
-            description = f"[FidelityMetrics] real images ({self.real_split} split, once; cached)"
-            with Progress(len(indices), description, enabled=trainer.is_global_zero) as progress:
+            what = f"real images ({self.real_split} split, once; cached)"
+            with self.progress(len(indices), what, enabled=trainer.is_global_zero) as progress:
                 for start in range(indices.start, indices.stop, self.batch_size):
                     stop = min(start + self.batch_size, indices.stop)
                     images = torch.stack([dataset[int(i)][0] for i in chosen[start:stop]]).to(device)
@@ -456,25 +482,29 @@ class FidelityMetrics(L.Callback):
                 raise ValueError("missing statistics")
             return state
         except Exception as error:  # a truncated or foreign file must not stop training
-            rank_zero_warn(f"[FidelityMetrics] ignoring the unreadable real-statistics cache {path} ({error}); recomputing.")
+            rank_zero_warn(
+                f"[FidelityMetrics] ignoring the unreadable real-statistics cache {path} ({error}); recomputing."
+            )
             return None
 
     def _save_real(self, path: str, trainer: L.Trainer) -> None:
-        metrics = [m for m in (self.fid, self.kid) if m is not None]
-        for metric in metrics:  # gather every rank's share (a collective), save, restore
-            metric.sync(should_sync=trainer.world_size > 1)
-        if trainer.is_global_zero:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            torch.save({k: v if not isinstance(v, dict) else {n: t.cpu() for n, t in v.items()} for k, v in self._real_state().items()}, path + ".tmp")
-            os.replace(path + ".tmp", path)
-        for metric in metrics:
-            metric.unsync(should_unsync=metric._is_synced)
+        with ExitStack() as synced:  # every rank's share gathered (a collective), saved, then restored
+            for metric in (m for m in (self.fid, self.kid) if m is not None):
+                synced.enter_context(metric.sync_context(should_sync=trainer.world_size > 1))
+            if trainer.is_global_zero:
+                state = {
+                    k: {n: t.cpu() for n, t in v.items()} if isinstance(v, dict) else v
+                    for k, v in self._real_state().items()
+                }
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                torch.save(state, path + ".tmp")
+                os.replace(path + ".tmp", path)
 
     def _load_real(self, state: dict[str, Any] | None, trainer: L.Trainer, device: torch.device) -> None:
         """Cached statistics of all real images go to rank 0 (which alone read the file); the
         other ranks hold none, so the cross-rank sum (FID) and concatenation (KID) count them
         once."""
-        kid_layout = None
+        kid_layout: tuple[int, torch.dtype] | None = None
         if state is not None:
             if self.fid is not None:
                 for name, value in state["fid"].items():
@@ -484,5 +514,6 @@ class FidelityMetrics(L.Callback):
                 kid_layout = (state["kid"].shape[1], state["kid"].dtype)
         kid_layout = trainer.strategy.broadcast(kid_layout, src=0)
         if state is None and self.kid is not None:  # an empty share of the right width for the gather
+            assert kid_layout is not None  # rank 0 had the cache
             width, dtype = kid_layout
             self.kid.real_features = [torch.empty(0, width, dtype=dtype, device=device)]

@@ -8,13 +8,16 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
-from lightning_gans.callbacks._logging import figure_to_array, log_image, log_metrics
+from lightning_gans.callbacks._logging import figure_to_array, log_image
+from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.data.toy import GaussianMixture
 from lightning_gans.errors import ConfigurationError
+from lightning_gans.generate import iter_samples
 from lightning_gans.metrics.mode_coverage import ModeStatistics, mode_statistics
+from lightning_gans.utils import datamodule_of
 
 
-class ModeCoverage(L.Callback):
+class ModeCoverage(PeriodicCallback):
     """Every ``every_n_batches`` generator steps, sample and measure mode coverage.
 
     Logs ``toy/modes`` (modes with at least one high-quality sample),
@@ -30,8 +33,8 @@ class ModeCoverage(L.Callback):
         plot: log the scatter plot too.
         mixture: the mixture to compare against; taken from the datamodule's ``mixture``
             when omitted (as :class:`~lightning_gans.ToyDataModule` has).
-        seed: seed of the evaluation noise, drawn once so evaluations are comparable and
-            the training's random stream is left alone.
+        seed: seed of the evaluation noise: the same at every evaluation, so evaluations are
+            comparable, and the training's random stream is left alone.
     """
 
     def __init__(
@@ -44,35 +47,33 @@ class ModeCoverage(L.Callback):
         seed: int = 1234,
     ) -> None:
         if every_n_batches < 1:
-            raise ConfigurationError(f"every_n_batches must be >= 1 (the evaluation cadence in generator steps), got {every_n_batches}.")
+            raise ConfigurationError(
+                f"every_n_batches must be >= 1 (the evaluation cadence in generator steps), got {every_n_batches}."
+            )
         if num_samples < 1:
-            raise ConfigurationError(f"num_samples must be >= 1 samples per evaluation (PacGAN uses 2500), got {num_samples}.")
+            raise ConfigurationError(
+                f"num_samples must be >= 1 samples per evaluation (PacGAN uses 2500), got {num_samples}."
+            )
         if not threshold > 0:
             raise ConfigurationError(f"threshold must be > 0 standard deviations (3 is usual), got {threshold}.")
-        self.every_n_batches = every_n_batches
+        super().__init__(every_n_batches)
         self.num_samples = num_samples
         self.threshold = threshold
         self.plot = plot
         self.mixture = mixture
         self.seed = seed
         self.history: list[tuple[int, ModeStatistics]] = []
-        self._noise: torch.Tensor | None = None
-        self._last_evaluated = -1
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.mixture is None:
-            self.mixture = getattr(trainer.datamodule, "mixture", None)
+            self.mixture = getattr(datamodule_of(trainer), "mixture", None)
         if self.mixture is None:
             raise ConfigurationError(
                 "ModeCoverage needs a Gaussian mixture: use lightning_gans.ToyDataModule or pass mixture=..."
             )
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if pl_module.generator_steps % self.every_n_batches == 0:
-            self.evaluate(trainer, pl_module)
-
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        self.evaluate(trainer, pl_module)
+        super().on_train_end(trainer, pl_module)
         if self.history and trainer.is_global_zero:
             step, stats = self.history[-1]
             rank_zero_info(
@@ -80,36 +81,37 @@ class ModeCoverage(L.Callback):
                 f"high-quality {stats.hq_fraction:.1%}, reverse KL {stats.reverse_kl:.3f}."
             )
 
-    @torch.no_grad()
     def evaluate(self, trainer: L.Trainer, pl_module: Any) -> ModeStatistics | None:
-        """Measure (and plot) the current samples; runs on global rank 0 only."""
+        """Measure (and plot) the current samples; runs on global rank 0 only, once a step."""
+        return self.maybe_run(trainer, pl_module)
+
+    @torch.no_grad()
+    def run(self, trainer: L.Trainer, pl_module: Any) -> ModeStatistics:
         step = pl_module.generator_steps
-        if not trainer.is_global_zero or step == self._last_evaluated:
-            return None
-        self._last_evaluated = step
-        if self._noise is None:
-            self._noise = pl_module.sample_noise(self.num_samples, torch.Generator().manual_seed(self.seed))
-        samples = pl_module.sample(noise=self._noise).float().cpu()
+        ((samples, _),) = iter_samples(pl_module, self.num_samples, seed=self.seed, batch_size=self.num_samples)
+        assert self.mixture is not None  # found in setup
         stats = mode_statistics(samples, self.mixture.means, self.mixture.std, self.threshold)
         self.history.append((step, stats))
-        log_metrics(
+        self.log_metrics(
             trainer,
+            pl_module,
             {"toy/modes": stats.modes, "toy/hq_fraction": stats.hq_fraction, "toy/reverse_kl": stats.reverse_kl},
         )
         message = (
-            f"[ModeCoverage] step {step}: {stats.modes}/{stats.num_modes} modes, "
-            f"high-quality {stats.hq_fraction:.1%}, reverse KL {stats.reverse_kl:.3f}"
+            f"{stats.modes}/{stats.num_modes} modes, high-quality {stats.hq_fraction:.1%}, "
+            f"reverse KL {stats.reverse_kl:.3f}"
         )
         if self.plot:
             where = log_image(trainer, "toy/samples", self.scatter(samples, stats, step), file_step=step)
             message += f"; plot -> {', '.join(where)}"
-        rank_zero_info(message)
+        self.info(pl_module, message)
         return stats
 
     def scatter(self, samples: torch.Tensor, stats: ModeStatistics, step: int) -> Any:
         """A scatter plot of ``samples`` over the mixture's means, as an image array."""
         from matplotlib.figure import Figure
 
+        assert self.mixture is not None  # found in setup
         means = self.mixture.means
         # Show the whole mixture, and samples that stray from it (up to 4 times as far).
         span = float(means.abs().max()) + 10 * self.mixture.std + 0.5

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
-from torchvision.utils import make_grid
 
 from lightning_gans.callbacks._logging import log_image
+from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError
+from lightning_gans.utils import to_uint8_grid
+
+__all__ = ["SampleGrid", "slerp", "to_uint8_grid"]
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -24,16 +25,7 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
-def to_uint8_grid(images: Tensor, nrow: int) -> np.ndarray:
-    """``(N, C, H, W)`` in ``[-1, 1]`` -> one ``(H', W', 3)`` uint8 grid, rounding (not truncating)."""
-    images = images.detach().float().cpu().clamp(-1, 1)
-    if images.shape[1] == 1:
-        images = images.repeat(1, 3, 1, 1)
-    grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0, normalize=False, value_range=(-1, 1))
-    return ((grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-class SampleGrid(L.Callback):
+class SampleGrid(PeriodicCallback):
     """Every ``every_n_batches`` generator steps, log a grid of samples from the model's
     fixed noise (``BaseGAN.fixed_noise``), so grids are comparable across training.
 
@@ -64,7 +56,9 @@ class SampleGrid(L.Callback):
         interpolation_rows: int = 8,
     ) -> None:
         if every_n_batches < 1:
-            raise ConfigurationError(f"every_n_batches must be >= 1 (the grid's cadence in generator steps), got {every_n_batches}.")
+            raise ConfigurationError(
+                f"every_n_batches must be >= 1 (the grid's cadence in generator steps), got {every_n_batches}."
+            )
         if num_samples < 1:
             raise ConfigurationError(f"num_samples must be >= 1 images per grid, got {num_samples}.")
         if nrow is not None and nrow < 1:
@@ -74,40 +68,35 @@ class SampleGrid(L.Callback):
                 f"interpolation_steps must be >= 0 (0 logs no interpolation) and interpolation_rows >= 1; "
                 f"got {interpolation_steps} and {interpolation_rows}."
             )
-        self.every_n_batches = every_n_batches
+        super().__init__(every_n_batches)
         self.num_samples = num_samples
         self.nrow = nrow
         self.key = key
         self.interpolation_steps = interpolation_steps
         self.interpolation_rows = interpolation_rows
         self.last_paths: list[str] = []
-        self._last_step = -1
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if pl_module.generator_steps % self.every_n_batches == 0:
-            self.log_grid(trainer, pl_module)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        self.log_grid(trainer, pl_module)
+    def log_grid(self, trainer: L.Trainer, pl_module: Any) -> list[str]:
+        """Log the grid(s) of this generator step, on global rank 0, once; where they went."""
+        return self.maybe_run(trainer, pl_module) or []
 
     @torch.no_grad()
-    def log_grid(self, trainer: L.Trainer, pl_module: Any) -> list[str]:
-        if not trainer.is_global_zero or pl_module.generator_steps == self._last_step:
-            return []
-        self._last_step = pl_module.generator_steps
+    def run(self, trainer: L.Trainer, pl_module: Any) -> list[str]:
+        step = pl_module.generator_steps
         n = min(self.num_samples, pl_module.fixed_noise.shape[0])
         labels = pl_module.fixed_labels[:n] if pl_module.fixed_labels is not None else None
         images = pl_module.sample(noise=pl_module.fixed_noise[:n], labels=labels)
         if images.dim() != 4:
-            raise ConfigurationError(f"SampleGrid needs image samples (N, C, H, W); got shape {tuple(images.shape)}. Use ModeCoverage for 2-D data.")
-        nrow = self.nrow or (pl_module.num_classes if labels is not None else max(1, int(round(n**0.5))))
-        self.last_paths = log_image(trainer, self.key, to_uint8_grid(images, nrow), file_step=pl_module.generator_steps)
-        if self.interpolation_steps > 0:
-            walk = self.interpolation(pl_module)
-            self.last_paths += log_image(
-                trainer, "samples/interpolation", to_uint8_grid(walk, self.interpolation_steps), file_step=pl_module.generator_steps
+            raise ConfigurationError(
+                f"SampleGrid needs image samples (N, C, H, W); got shape {tuple(images.shape)}. "
+                "Use ModeCoverage for 2-D data."
             )
-        rank_zero_info(f"[SampleGrid] step {pl_module.generator_steps}: samples -> {', '.join(self.last_paths)}")
+        nrow = self.nrow or (pl_module.num_classes if labels is not None else max(1, int(round(n**0.5))))
+        self.last_paths = log_image(trainer, self.key, to_uint8_grid(images, nrow), file_step=step)
+        if self.interpolation_steps > 0:
+            walk = to_uint8_grid(self.interpolation(pl_module), self.interpolation_steps)
+            self.last_paths += log_image(trainer, "samples/interpolation", walk, file_step=step)
+        self.info(pl_module, f"samples -> {', '.join(self.last_paths)}")
         return self.last_paths
 
     @torch.no_grad()

@@ -13,10 +13,9 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 
-from lightning_gans.callbacks._logging import log_metrics
+from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.generate import iter_samples, resolve_labels
-from lightning_gans.progress import Progress, format_duration
 from lightning_gans.metrics.two_sample import (
     MIN_C2ST_SAMPLES,
     C2STResult,
@@ -24,13 +23,16 @@ from lightning_gans.metrics.two_sample import (
     classifier_two_sample_test,
     mmd_permutation_test,
 )
-from lightning_gans.utils import eval_mode
+from lightning_gans.progress import format_duration
+from lightning_gans.utils import datamodule_of, eval_mode
 
 TESTS = ("c2st", "mmd")
-C2ST_OPTIONS = tuple(p for p in inspect.signature(classifier_two_sample_test).parameters if p not in ("real", "fake", "seed"))
+C2ST_OPTIONS = tuple(
+    p for p in inspect.signature(classifier_two_sample_test).parameters if p not in ("real", "fake", "seed")
+)
 
 
-class TwoSampleTest(L.Callback):
+class TwoSampleTest(PeriodicCallback):
     """Every ``every_n_batches`` generator steps and at the end of training, test whether
     ``num_samples`` generated samples and as many real ones come from the same distribution.
 
@@ -78,6 +80,8 @@ class TwoSampleTest(L.Callback):
             left alone.
     """
 
+    rank_zero_only = False  # a collective: rank 0 computes, every rank logs the broadcast results
+
     def __init__(
         self,
         every_n_batches: int = 500,
@@ -122,7 +126,7 @@ class TwoSampleTest(L.Callback):
                 f"real must hold at least {MIN_C2ST_SAMPLES} samples (hundreds to thousands are typical), got shape "
                 f"{tuple(real.shape)}; pass more, or leave real=None to take them from the datamodule."
             )
-        self.every_n_batches = every_n_batches
+        super().__init__(every_n_batches)
         self.num_samples = num_samples
         self.tests = tuple(dict.fromkeys(tests))
         self.feature_extractor = feature_extractor
@@ -136,50 +140,38 @@ class TwoSampleTest(L.Callback):
         self._real: Tensor | None = real
         self._real_source = "given" if real is not None else ""
         self._real_features: Tensor | None = None
-        self._last_evaluated = -1
-
-    # ------------------------------------------------------------------ cadence
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if pl_module.generator_steps % self.every_n_batches == 0:
-            self.evaluate(trainer, pl_module)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        self.evaluate(trainer, pl_module)
 
     # ------------------------------------------------------------------ evaluation
 
     def evaluate(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float] | None:
         """Run the tests and log them. A collective under several processes: every rank
         calls it, rank 0 computes and broadcasts. ``None`` when this step was already done."""
-        step = pl_module.generator_steps
-        if step == self._last_evaluated:
-            return None
-        self._last_evaluated = step
+        return self.maybe_run(trainer, pl_module)
+
+    def run(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
         start = time.monotonic()
         results = self.compute(trainer, pl_module) if trainer.is_global_zero else None
         if trainer.world_size > 1:
             results = trainer.strategy.broadcast(results, src=0)
+        assert results is not None  # rank 0 computed them
         metrics: dict[str, float] = {}
-        if "c2st" in results:
-            metrics["metrics/c2st_acc"] = results["c2st"].accuracy
-            metrics["metrics/c2st_p"] = results["c2st"].p_value
-        if "mmd" in results:
-            metrics["metrics/mmd2"] = results["mmd"].mmd2
-            metrics["metrics/mmd_p"] = results["mmd"].p_value
-        log_metrics(trainer, metrics)
-        self.history.append((step, results))
-        self.last = metrics
         parts = []
         if "c2st" in results:
             c2st = results["c2st"]
+            assert isinstance(c2st, C2STResult)
+            metrics["metrics/c2st_acc"], metrics["metrics/c2st_p"] = c2st.accuracy, c2st.p_value
             parts.append(f"C2ST accuracy {c2st.accuracy:.3f} (p={c2st.p_value:.2g}, {c2st.num_test} held out)")
         if "mmd" in results:
             mmd = results["mmd"]
+            assert isinstance(mmd, MMDResult)
+            metrics["metrics/mmd2"], metrics["metrics/mmd_p"] = mmd.mmd2, mmd.p_value
             parts.append(f"MMD^2 {mmd.mmd2:.2e} (p={mmd.p_value:.2g}, bandwidth {mmd.bandwidth:.3g})")
+        self.log_metrics(trainer, pl_module, metrics)
+        self.history.append((pl_module.generator_steps, results))
+        self.last = metrics
         rank_zero_info(
-            f"[TwoSampleTest] step {step}, {self.num_samples} real vs generated: " + ", ".join(parts)
-            + f" ({format_duration(time.monotonic() - start)})"
+            f"{self.prefix()} step {pl_module.generator_steps}, {self.num_samples} real vs generated: "
+            f"{', '.join(parts)} ({format_duration(time.monotonic() - start)})"
         )
         return metrics
 
@@ -214,14 +206,12 @@ class TwoSampleTest(L.Callback):
         conditional models), as ``python -m lightning_gans generate`` draws them; long draws
         (images) print their progress."""
         labels = resolve_labels(pl_module, self.num_samples, None)
-        batches = iter_samples(pl_module, self.num_samples, labels, seed=self.seed, batch_size=self.batch_size)
-        chunks = []
-        description = f"[TwoSampleTest] step {getattr(pl_module, 'generator_steps', 0)}: generated samples"
-        with Progress(self.num_samples, description, unit="samples", enabled=self.num_samples > 5000) as progress:
-            for samples, _ in batches:
-                chunks.append(samples)
-                progress.update(len(samples))
-        return torch.cat(chunks)
+        progress = self.progress(self.num_samples, "generated samples", pl_module, "samples", self.num_samples > 5000)
+        with progress:
+            batches = iter_samples(
+                pl_module, self.num_samples, labels, seed=self.seed, batch_size=self.batch_size, progress=progress
+            )
+            return torch.cat([samples for samples, _ in batches])
 
     # ------------------------------------------------------------------ real samples
 
@@ -238,7 +228,7 @@ class TwoSampleTest(L.Callback):
 
     def _gather_real(self, trainer: L.Trainer) -> tuple[Tensor, str]:
         """The first ``num_samples`` real samples of the datamodule and the split they came from."""
-        datamodule = trainer.datamodule
+        datamodule = datamodule_of(trainer)
         splits = ["val", "train"] if self.real_split == "auto" else [self.real_split]
         if datamodule is None:
             raise ConfigurationError(
@@ -254,7 +244,8 @@ class TwoSampleTest(L.Callback):
                 break
         if best is None:
             raise ConfigurationError(
-                f"TwoSampleTest found no real samples in the datamodule's {' or '.join(s + '_dataloader()' for s in splits)}; "
+                "TwoSampleTest found no real samples in the datamodule's "
+                f"{' or '.join(s + '_dataloader()' for s in splits)}; "
                 "give the datamodule data there or pass real=<tensor of real samples>."
             )
         if len(best[0]) < self.num_samples:

@@ -33,6 +33,7 @@ def _length(dataset: Dataset) -> int:
     """The number of samples of a map-style dataset (``Dataset`` does not declare ``__len__``)."""
     return len(dataset)  # type: ignore[arg-type]
 
+
 SPLITS: tuple[Split, ...] = ("train", "val")
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
