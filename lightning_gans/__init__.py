@@ -22,8 +22,7 @@ from lightning_gans.data import (
 from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError, NonFiniteSamplesError
 from lightning_gans.strategies import GANDDPStrategy, register_gan_ddp
 from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP
-
-__version__ = "0.1.0"
+from lightning_gans.version import __version__ as __version__
 
 register_gan_ddp()  # adds "gan_ddp" (and _spawn, _fork, _notebook); Lightning's "ddp" names stay its own
 

@@ -38,6 +38,7 @@ from lightning.pytorch.core.optimizer import LightningOptimizer, do_nothing_clos
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from lightning_gans import _compat, step
 from lightning_gans.errors import ConfigurationError, NonFiniteLossError
@@ -45,6 +46,8 @@ from lightning_gans.finite import NonFiniteWatch, all_finite
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
 from lightning_gans.utils import eval_mode, run_seed
+
+Role = Literal["generator", "discriminator"]
 
 
 def packed_shape(data_shape: Sequence[int], pack: int) -> tuple[int, ...]:
@@ -90,7 +93,7 @@ class _LightningUpdate:
 
 
 def _package_version() -> str:
-    from lightning_gans import __version__
+    from lightning_gans.version import __version__
 
     return __version__
 
@@ -311,7 +314,7 @@ class BaseGAN(L.LightningModule):
         if self.generator_ema is not None:
             self.update_ema()
 
-    def configure_default_optimizer(self, params: Any, role: Literal["generator", "discriminator"]) -> Optimizer:
+    def configure_default_optimizer(self, params: Any, role: Role) -> Optimizer:
         """The optimizer used when none is injected: Adam(2e-4, betas=(0.5, 0.999)) (DCGAN)."""
         return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
@@ -520,8 +523,9 @@ class BaseGAN(L.LightningModule):
     def update_ema(self) -> None:
         """``ema <- decay * ema + (1 - decay) * generator`` for weights; buffers are copied."""
         assert self.generator_ema is not None and self.ema_decay is not None
-        for ema_param, param in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            ema_param.lerp_(param.detach(), 1.0 - self.ema_decay)
+        # torch's public EMA step: one fused (foreach) lerp over all weights, not one kernel each.
+        ema_step = get_ema_multi_avg_fn(self.ema_decay)
+        ema_step(list(self.generator_ema.parameters()), [p.detach() for p in self.generator.parameters()], None)
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buffer.copy_(buffer)
 
@@ -568,11 +572,10 @@ class BaseGAN(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizers = []
-        for factory, net, role in zip(
-            self._optimizer_factories, (self.generator, self.discriminator), ("generator", "discriminator")
-        ):
+        roles: tuple[Role, Role] = ("generator", "discriminator")
+        for factory, net, role in zip(self._optimizer_factories, (self.generator, self.discriminator), roles):
             params = [p for p in net.parameters() if p.requires_grad]
-            optimizers.append(factory(params) if factory else self.configure_default_optimizer(params, role))  # type: ignore[arg-type]
+            optimizers.append(factory(params) if factory else self.configure_default_optimizer(params, role))
         schedulers = [factory(opt) for factory, opt in zip(self._scheduler_factories, optimizers) if factory]
         return (optimizers, schedulers) if schedulers else optimizers
 

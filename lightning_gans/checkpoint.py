@@ -53,7 +53,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 
 def _version_note(checkpoint: dict[str, Any]) -> str:
     """Which lightning_gans version wrote the checkpoint, when it is not this one."""
-    from lightning_gans import __version__
+    from lightning_gans.version import __version__
 
     written = checkpoint.get("lightning_gans_version")
     if written == __version__:

@@ -30,7 +30,8 @@ def _imports(name: str, tree: ast.Module, known: set[str]) -> set[str]:
                 base = ".".join(
                     package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
                 )
-            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            # `from pkg import module` depends on the module; `from pkg import name` on pkg.
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         else:
             continue
         found |= {t for t in targets if t in known and t != name}
@@ -61,12 +62,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_cycle_between_the_packages_modules():
     modules = _modules()
-    # A package's __init__ re-exports its modules; that edge (package -> its own submodule) is
-    # not a design dependency, and a submodule importing its parent package is what we check.
-    graph = {
-        name: {m for m in _imports(name, tree, set(modules)) if not m.startswith(name + ".")}
-        for name, tree in modules.items()
-    }
+    graph = {name: _imports(name, tree, set(modules)) for name, tree in modules.items()}
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 

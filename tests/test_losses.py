@@ -174,3 +174,12 @@ def test_penalties_are_differentiable_in_the_critic_parameters():
     gp = losses.gradient_penalty(critic, torch.randn(4, 2), torch.randn(4, 2))
     (grad,) = torch.autograd.grad(gp, w)
     torch.testing.assert_close(grad, 2 * (5 - 1) * w.detach() / 5)
+
+
+def test_the_f_divergence_names_are_one_list():
+    """FGAN's ``divergence`` is typed by ``FDivergenceName``; it must name exactly the rows of
+    ``F_DIVERGENCES`` (Nowozin et al. 2016, Table 6)."""
+    from typing import get_args
+
+    assert set(get_args(losses.FDivergenceName)) == set(losses.F_DIVERGENCES)
+    assert all(name == div.name for name, div in losses.F_DIVERGENCES.items())
