@@ -7,7 +7,8 @@ reports, as mean +- standard error over seeds:
 
 * modes: modes with at least one high-quality sample (within 3 std of its mean);
 * high-quality: fraction of samples within 3 std of their nearest mean;
-* reverse KL: ``KL(p_samples || uniform)`` of the samples' nearest-mode histogram.
+* reverse KL: ``KL(p || uniform)`` of the high-quality samples' mode histogram, as PacGAN
+  counts it (``ModeStatistics.reverse_kl``).
 
 PacGAN's own numbers (Table 1, mean over 10 runs) are printed beside ours.
 

@@ -290,10 +290,11 @@ class BaseGAN(L.LightningModule):
     def discriminator_penalty(self, critic: step.Critic, real: Tensor, fake: Tensor) -> Tensor | None:
         """A regulariser added to the discriminator loss (gradient penalty, R1), or ``None``.
 
-        ``critic(x)`` is the discriminator being trained, with packing and labels applied;
-        differentiate through it, e.g. ``r1_penalty(critic, real)``. ``fake`` is detached. By
-        default the configured :attr:`penalty`, if any, on this update's schedule and random
-        stream.
+        ``critic(x)`` is the discriminator being trained (labels bound in), and ``real`` and
+        ``fake`` (detached) are its inputs: packed, ``(B / pack, pack * C, ...)``, when
+        ``pack > 1``, so a penalty's interpolates and gradient norms are per packed input.
+        Differentiate through it, e.g. ``r1_penalty(critic, real)``. By default the configured
+        :attr:`penalty`, if any, on this update's schedule and random stream.
         """
         if self.penalty is None:
             return None
@@ -333,7 +334,7 @@ class BaseGAN(L.LightningModule):
 
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """``D(x)`` (``D(x, y)`` for conditional variants), packing samples when ``pack > 1``."""
-        return step.critic_of(self.discriminator, labels, self.pack)(x)
+        return step.critic_of(self.discriminator, labels)(self.pack_samples(x))
 
     def pack_samples(self, x: Tensor) -> Tensor:
         """``(B, C, ...) -> (B / pack, pack * C, ...)``: consecutive samples become one input."""

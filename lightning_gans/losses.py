@@ -62,8 +62,10 @@ def jsd_estimate(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """Estimate ``(V + log 4) / 2`` of ``JSD(p_data, p_G)`` from a minimax discriminator.
 
     Exact when the discriminator is optimal (Goodfellow et al. 2014, Theorem 1); for a
-    sub-optimal discriminator it is a lower bound in expectation. Natural log, so the
-    value lies in ``[0, log 2]``.
+    sub-optimal discriminator it is a lower bound in expectation. Natural log: ``JSD`` lies in
+    ``[0, log 2]``, but a finite-sample estimate from a poor discriminator can be negative
+    (-2.355 for logits -3 on real and 3 on fake samples). Under PacGAN packing it estimates the
+    JSD of the distributions of *packs*, not ``JSD(p_data, p_G)``.
     """
     value = -minimax_discriminator_loss(real_logits, fake_logits)
     return (value + LOG_4) / 2
@@ -279,7 +281,9 @@ def f_gan_loss(divergence: str) -> AdversarialLoss:
         f"f_gan_{div.name}",
         discriminator=lambda real, fake: f_gan_discriminator_loss(real, fake, div),
         generator=lambda fake: f_gan_generator_loss(fake, div),
-        estimate_name=f"{div.name}_estimate",
+        # Nowozin's D_f, not JSD: the Jensen-Shannon row's f gives 2 JSD (and the GAN row's
+        # 2 JSD - log 4), so the name says "fgan_..._bound", apart from divergence/jsd_estimate.
+        estimate_name=f"fgan_{div.name}_bound",
         estimate=div.variational_bound,
     )
 

@@ -43,9 +43,10 @@ class DiscriminatorPenalty:
         so the schedule survives a resume), or ``None`` when the schedule skips it.
 
         Args:
-            critic: ``x -> D(x)``, the discriminator being trained (packing, labels applied).
-            real: the batch's real samples.
-            fake: the (detached) fake samples of this update.
+            critic: ``x -> D(x)``, the discriminator being trained (labels bound in).
+            real: the discriminator's real inputs: samples, or packs of ``pack`` samples
+                (PacGAN), so interpolates and gradient norms are per packed input.
+            fake: the (detached) fake inputs of this update, packed as ``real``.
             step: the number of discriminator updates before this one.
             rng: the training step's random stream, for any sampling (interpolates).
             grad_scale: the AMP loss scale under ``16-mixed``, to differentiate through.

@@ -79,11 +79,11 @@ def pack_samples(x: Tensor, pack: int) -> Tensor:
     return x.reshape(batch // pack, pack * x.shape[1], *x.shape[2:])
 
 
-def critic_of(discriminator: nn.Module, labels: Tensor | None, pack: int) -> Critic:
-    """``x -> D(pack(x))`` (``D(pack(x), y)`` when conditional)."""
+def critic_of(discriminator: nn.Module, labels: Tensor | None) -> Critic:
+    """``x -> D(x)`` (``D(x, y)`` when conditional) on the discriminator's inputs."""
     if labels is None:
-        return lambda x: discriminator(pack_samples(x, pack))
-    return lambda x: discriminator(pack_samples(x, pack), labels)
+        return discriminator
+    return lambda x: discriminator(x, labels)
 
 
 def make_fakes(generator: nn.Module, noise: Tensor, labels: Tensor | None, keep_graph: bool) -> Tensor:
@@ -95,8 +95,12 @@ def make_fakes(generator: nn.Module, noise: Tensor, labels: Tensor | None, keep_
 def discriminator_step(
     hooks: Hooks, discriminator: nn.Module, real: Tensor, fake: Tensor, labels: Tensor | None, pack: int, update: Update
 ) -> dict[str, Tensor]:
-    """One discriminator update on ``real`` against (detached) ``fake``; returns its metrics."""
-    critic = critic_of(discriminator, labels, pack)
+    """One discriminator update on ``real`` against (detached) ``fake``; returns its metrics.
+
+    The penalty sees what the discriminator sees: packed inputs when ``pack > 1``, so a gradient
+    penalty interpolates and takes norms per packed input (one input is one pack)."""
+    critic = critic_of(discriminator, labels)
+    real, fake = pack_samples(real, pack), pack_samples(fake, pack)
     with update.training():
         real_out, fake_out = critic(real), critic(fake)
         loss = hooks.discriminator_loss(real_out, fake_out)
@@ -119,12 +123,12 @@ def generator_step(
     hooks: Hooks, discriminator: nn.Module, fake: Tensor, real: Tensor, labels: Tensor | None, pack: int, update: Update
 ) -> dict[str, Tensor]:
     """One generator update through ``fake``'s graph; ``discriminator``'s parameters stay fixed."""
-    critic = critic_of(discriminator, labels, pack)
+    critic = critic_of(discriminator, labels)
     with update.training():
-        fake_out = critic(fake)
+        fake_out = critic(pack_samples(fake, pack))
         if hooks.generator_sees_real:  # relativistic losses compare with D on the real batch
             with torch.no_grad():
-                real_out = critic(real)
+                real_out = critic(pack_samples(real, pack))
             loss = hooks.generator_loss(fake_out, real_out)
         else:
             loss = hooks.generator_loss(fake_out)

@@ -183,3 +183,22 @@ def test_the_f_divergence_names_are_one_list():
 
     assert set(get_args(losses.FDivergenceName)) == set(losses.F_DIVERGENCES)
     assert all(name == div.name for name, div in losses.F_DIVERGENCES.items())
+
+
+def test_the_jsd_estimate_and_the_fgan_jensen_shannon_bound_differ_by_their_scale_and_their_names():
+    """At the optimal discriminators of the same P, Q, the minimax loss estimates JSD and f-GAN's
+    Jensen-Shannon row bounds Nowozin's D_f = 2 JSD; their logged names differ."""
+    p, q = torch.tensor([0.7, 0.3]), torch.tensor([0.2, 0.8])
+    m = (p + q) / 2
+    jsd = float((p * (p / m).log()).sum() / 2 + (q * (q / m).log()).sum() / 2)
+    # Samples of P and Q with exact proportions; optimal logits log(p/q) (minimax) and
+    # v = log(2p/(p+q)) through g_f = log 2 - softplus(-v), i.e. T* = f'(p/q) (f-GAN).
+    real = torch.tensor([0] * 70 + [1] * 30)
+    fake = torch.tensor([0] * 20 + [1] * 80)
+    logits = (p / q).log()
+    minimax = losses.ADVERSARIAL_LOSSES["minimax"]
+    assert float(minimax.estimate(logits[real], logits[fake])) == pytest.approx(jsd, rel=1e-5)
+    fgan = losses.f_gan_loss("jensen_shannon")
+    v = (p / q).log()  # g_f(v) = log 2 - softplus(-v) = log(2p/(p+q)) = f'(p/q)
+    assert float(fgan.estimate(v[real], v[fake])) == pytest.approx(2 * jsd, rel=1e-5)
+    assert (minimax.estimate_name, fgan.estimate_name) == ("jsd_estimate", "fgan_jensen_shannon_bound")

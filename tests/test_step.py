@@ -8,7 +8,7 @@ from torch import nn
 
 from lightning_gans import losses, step
 from lightning_gans.losses import get_adversarial_loss
-from lightning_gans.penalties import R1Penalty
+from lightning_gans.penalties import GradientPenalty, R1Penalty, R2Penalty
 
 
 class TorchUpdate:
@@ -112,16 +112,49 @@ def test_the_updates_follow_the_gradients_of_the_minimax_objective():
         torch.testing.assert_close(p, expected)
 
 
-def test_the_penalty_differentiates_the_critic_with_packing_applied():
-    """R1 on a linear critic ``D(x) = w . pack(x)`` with pack 2: a sample's input gradient is the
-    half of ``w`` it meets, (1, 2) or (3, 4), so ``E||grad_x D(x)||^2 = (5 + 25) / 2``, times
-    ``gamma / 2`` (Mescheder et al. 2018, Eq. 9)."""
-    D = nn.Linear(4, 1, bias=False)  # 2 samples of dimension 2 packed into one input
+def linear_critic(pack: int, dim: int, norm: float) -> nn.Linear:
+    """``D(x) = w . x`` on packed inputs of ``pack * dim`` features with ``||w|| = norm``: its
+    gradient with respect to every packed input is ``w``."""
+    D = nn.Linear(pack * dim, 1)
     with torch.no_grad():
-        D.weight.copy_(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))
-    hooks = Hooks(penalty=R1Penalty(gamma=2.0))
-    metrics = step.discriminator_step(hooks, D, torch.randn(6, 2), torch.randn(6, 2), None, 2, TorchUpdate(D, lr=0.0))
-    assert metrics["loss/d_penalty"].item() == pytest.approx(15.0)
+        w = torch.randn(pack * dim, generator=torch.Generator().manual_seed(pack))
+        D.weight.copy_(norm * w / w.norm())
+    return D
+
+
+@pytest.mark.parametrize("pack", [1, 2, 4])
+@pytest.mark.parametrize(
+    ("penalty", "norm", "expected"),
+    [
+        (GradientPenalty(weight=1.0), 1.0, 0.0),  # 1-Lipschitz in the packed input: no penalty
+        (GradientPenalty(weight=1.0), 2**0.5, (2**0.5 - 1) ** 2),  # Gulrajani et al. 2017, Eq. 3
+        (GradientPenalty(weight=10.0), 3.0, 10 * 4.0),
+        (R1Penalty(gamma=2.0), 2**0.5, 2.0),  # gamma / 2 * ||w||^2, Mescheder et al. 2018, Eq. 9
+        (R1Penalty(gamma=10.0), 3.0, 45.0),
+        (R2Penalty(gamma=4.0), 2.0, 8.0),  # Eq. 10, on the fakes
+    ],
+    ids=["gp-lipschitz", "gp-sqrt2", "gp-weight", "r1-sqrt2", "r1-gamma", "r2"],
+)
+def test_penalties_see_packed_inputs_as_the_discriminator_does(pack, penalty, norm, expected):
+    """A critic of known gradient norm in its *packed* input gets the penalty the papers give,
+    whatever ``pack`` is (PacGAN's discriminator judges packs, so the penalty must too)."""
+    D = linear_critic(pack, 2, norm)
+    hooks = Hooks(penalty=penalty)
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    metrics = step.discriminator_step(hooks, D, real, fake, None, pack, TorchUpdate(D, lr=0.0))
+    assert metrics["loss/d_penalty"].item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_the_gradient_penalty_interpolates_each_pack_with_one_coefficient():
+    D = linear_critic(2, 2, 1.0)
+    seen = []
+    D.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    real, fake = torch.zeros(8, 2), torch.ones(8, 2)
+    step.discriminator_step(Hooks(penalty=GradientPenalty()), D, real, fake, None, 2, TorchUpdate(D, lr=0.0))
+    interpolates = seen[2]  # after D(real) and D(fake)
+    assert interpolates.shape == (4, 4)
+    assert torch.all(interpolates == interpolates[:, :1])  # one coefficient per pack of 2 samples
+    assert len(set(interpolates[:, 0].tolist())) == 4  # and a new one for each pack
 
 
 def test_pack_samples_groups_consecutive_samples_and_names_a_bad_batch():

@@ -97,3 +97,18 @@ def test_mode_coverage_sends_plots_to_tensorboard(tmp_path: Path):
     assert "toy/samples" in events.Tags()["images"]
     assert "toy/modes" in events.Tags()["scalars"]
     assert not list(Path(logger.log_dir).glob("images/*.png"))  # no PNG fallback when TB takes images
+
+
+def test_reverse_kl_counts_only_high_quality_samples_as_pacgan_does():
+    """500 high-quality samples on mode 0 and 500 poor ones nearest mode 1 of the ring: PacGAN's
+    reverse KL sees one mode (log 8); the all-samples histogram would say two (log 4)."""
+    mixture = ring()
+    means, std = mixture.means, mixture.std
+    good = means[0].repeat(500, 1)
+    poor = means[1] * 1.0 + (means[1] / means[1].norm()) * 5 * std  # 5 std out, still nearest mode 1
+    samples = torch.cat([good, poor.repeat(500, 1)])
+    stats = mode_statistics(samples, means, std)
+    assert (stats.modes, stats.hq_fraction) == (1, 0.5)
+    assert stats.reverse_kl == pytest.approx(math.log(8))
+    assert stats.reverse_kl_all == pytest.approx(math.log(4))
+    assert stats.counts == [500] + [0] * 7

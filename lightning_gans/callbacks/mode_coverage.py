@@ -22,7 +22,8 @@ class ModeCoverage(PeriodicCallback):
 
     Logs ``toy/modes`` (modes with at least one high-quality sample),
     ``toy/hq_fraction`` (fraction of samples within ``threshold`` std of their nearest
-    mean) and ``toy/reverse_kl`` (KL of the samples' mode histogram to uniform), plus a
+    mean) and ``toy/reverse_kl`` (KL of the high-quality samples' mode histogram to uniform,
+    as PacGAN counts it; see :class:`~lightning_gans.metrics.ModeStatistics`), plus a
     scatter plot of the samples over the mixture as ``toy/samples``: to W&B or
     TensorBoard when attached, else as PNG files in ``<log_dir>/images``.
 

@@ -21,10 +21,15 @@ class ModeStatistics:
         num_modes: modes of the mixture.
         hq_fraction: fraction of samples within ``threshold`` standard deviations of
             their nearest mean ("high-quality" samples).
-        reverse_kl: ``KL(p_samples || uniform)`` of the histogram that assigns each sample
-            to its nearest mode; 0 when the samples split evenly across modes, ``log K``
-            when they all fall on one.
-        counts: samples per mode (nearest-mean assignment).
+        reverse_kl: ``KL(p || uniform)`` of the mode histogram of the *high-quality* samples,
+            as PacGAN counts it (Lin et al. 2018, Table 1, and its reference code): 0 when
+            they split evenly across the modes, ``log K`` when they all fall on one (and when
+            there is none). The number the study compares with Table 1.
+        reverse_kl_all: the same over *all* samples, each assigned to its nearest mode (poor
+            samples included), which makes a collapsed generator look better: 500
+            high-quality samples on one mode of the ring and 500 poor ones nearest another
+            give ``log 4`` here and ``log 8`` in :attr:`reverse_kl`.
+        counts: high-quality samples per mode.
     """
 
     modes: int
@@ -32,6 +37,7 @@ class ModeStatistics:
     hq_fraction: float
     reverse_kl: float
     counts: list[int]
+    reverse_kl_all: float = math.nan
 
 
 def mode_statistics(samples: Tensor, means: Tensor, std: float, threshold: float = 3.0) -> ModeStatistics:
@@ -67,14 +73,21 @@ def mode_statistics(samples: Tensor, means: Tensor, std: float, threshold: float
     nearest_distance, nearest = distances.min(dim=1)
     high_quality = nearest_distance <= threshold * std
     num_modes = means.shape[0]
-    captured = torch.bincount(nearest[high_quality], minlength=num_modes) > 0
-    counts = torch.bincount(nearest, minlength=num_modes)
-    p = counts / counts.sum()
-    reverse_kl = float((torch.xlogy(p, p)).sum() + math.log(num_modes))
+    counts = torch.bincount(nearest[high_quality], minlength=num_modes)
     return ModeStatistics(
-        modes=int(captured.sum()),
+        modes=int((counts > 0).sum()),
         num_modes=num_modes,
         hq_fraction=float(high_quality.double().mean()),
-        reverse_kl=max(reverse_kl, 0.0),
+        reverse_kl=_kl_to_uniform(counts),
         counts=counts.tolist(),
+        reverse_kl_all=_kl_to_uniform(torch.bincount(nearest, minlength=num_modes)),
     )
+
+
+def _kl_to_uniform(counts: Tensor) -> float:
+    """``KL(counts / sum || uniform)``; ``log K`` (total collapse) for an empty histogram."""
+    total = counts.sum()
+    if total == 0:
+        return math.log(counts.numel())
+    p = counts / total
+    return max(float(torch.xlogy(p, p).sum() + math.log(counts.numel())), 0.0)

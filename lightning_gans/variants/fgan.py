@@ -15,7 +15,9 @@ class FGAN(DCGAN):
     on ``D_f(p_data || p_G)``; ``g_f`` is the output activation and ``f*`` the convex
     conjugate of the chosen divergence (Table 6, :data:`lightning_gans.losses.F_DIVERGENCES`).
     The generator maximises ``E_G[g_f(V(G(z)))]`` (Sec. 3.2). The bound is logged as
-    ``divergence/<name>_estimate``. DCGAN networks and optimizer.
+    ``divergence/fgan_<name>_bound``: Nowozin's ``D_f`` of Table 6, so for ``jensen_shannon`` it
+    bounds ``2 JSD`` (twice what the minimax loss's ``divergence/jsd_estimate`` estimates). DCGAN
+    networks and optimizer.
 
     Args:
         divergence: the f-divergence; it sets the loss (``f_gan_<divergence>``).
