@@ -26,6 +26,7 @@ defaults in its signature (``loss``, ``n_critic``…), :meth:`default_penalty`,
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -123,6 +124,10 @@ class BaseGAN(L.LightningModule):
             fake; 1 turns it off. The batch size must be a multiple of ``pack``.
         ema_decay: keep an exponential moving average of the generator's weights with this
             decay (e.g. 0.999) and sample from it; ``None`` keeps none.
+        ema_rampup: ramp the EMA's half-life up with training (StyleGAN2-ADA's ``ema_rampup``,
+            Karras et al. 2020; 0.05 there): at generator step ``t`` it is at most
+            ``ema_rampup * t`` steps, so the average forgets the first, poor weights quickly
+            and a short run is not held back by them. ``None`` uses ``ema_decay`` throughout.
         num_fixed_samples: size of the fixed noise batch used for comparable samples.
         data_shape: shape of one sample; the CLI links it from the datamodule.
         num_classes: number of classes of the data; used by conditional variants.
@@ -164,6 +169,7 @@ class BaseGAN(L.LightningModule):
         n_critic: int = 1,
         pack: int = 1,
         ema_decay: float | None = None,
+        ema_rampup: float | None = None,
         num_fixed_samples: int = 64,
         data_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
@@ -186,6 +192,11 @@ class BaseGAN(L.LightningModule):
             raise ConfigurationError("pack > 1 is not supported by conditional variants; use pack=1.")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ConfigurationError(f"ema_decay must lie in (0, 1), e.g. 0.999, or be None; got {ema_decay}.")
+        if ema_rampup is not None and not (ema_rampup > 0 and ema_decay is not None):
+            raise ConfigurationError(
+                f"ema_rampup must be > 0 (e.g. 0.05) and needs ema_decay (e.g. 0.999); got ema_rampup={ema_rampup}, "
+                f"ema_decay={ema_decay}."
+            )
         if gradient_clip_val is not None and gradient_clip_val <= 0:
             raise ConfigurationError(f"gradient_clip_val must be > 0 or None (no clipping), got {gradient_clip_val}.")
         if self.conditional and not num_classes:
@@ -210,6 +221,7 @@ class BaseGAN(L.LightningModule):
         self.penalty = penalty if penalty is not None else self.default_penalty()
         self.n_critic = n_critic
         self.ema_decay = ema_decay
+        self.ema_rampup = ema_rampup
         self.check_finite_every_n_batches = check_finite_every_n_batches
         self._optimizer_factories = (g_optimizer, d_optimizer)
         self._scheduler_factories = (g_scheduler, d_scheduler)
@@ -520,12 +532,23 @@ class BaseGAN(L.LightningModule):
         if self.scheduler_interval == "epoch":
             self._step_schedulers()
 
+    def ema_decay_at(self, step: int) -> float:
+        """The EMA decay used after ``step`` earlier generator updates: :attr:`ema_decay`, or,
+        with :attr:`ema_rampup`, the decay whose half-life is ``min(h, ema_rampup * step)``
+        steps, ``h`` being :attr:`ema_decay`'s (so 0, a plain copy, at the first update)."""
+        assert self.ema_decay is not None
+        if self.ema_rampup is None:
+            return self.ema_decay
+        half_life = math.log(0.5) / math.log(self.ema_decay)
+        ramped = min(half_life, self.ema_rampup * step)
+        return 0.5 ** (1.0 / ramped) if ramped > 0 else 0.0
+
     @torch.no_grad()
     def update_ema(self) -> None:
         """``ema <- decay * ema + (1 - decay) * generator`` for weights; buffers are copied."""
-        assert self.generator_ema is not None and self.ema_decay is not None
+        assert self.generator_ema is not None
         # torch's public EMA step: one fused (foreach) lerp over all weights, not one kernel each.
-        ema_step = get_ema_multi_avg_fn(self.ema_decay)
+        ema_step = get_ema_multi_avg_fn(self.ema_decay_at(self.generator_steps))
         ema_step(list(self.generator_ema.parameters()), [p.detach() for p in self.generator.parameters()], None)
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buffer.copy_(buffer)

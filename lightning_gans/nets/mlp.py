@@ -22,19 +22,42 @@ def _sample_shape(data_shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
+class Maxout(nn.Module):
+    """A maxout layer (Goodfellow et al. 2013): each unit is the max of ``pieces`` linear maps
+    of the input, ``h_i(x) = max_j (W_ij x + b_ij)``. PacGAN's synthetic-data discriminator
+    uses 5 pieces (Lin et al. 2018, Appendix D)."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x).unflatten(-1, (-1, self.pieces)).amax(-1)
+
+
 def _mlp(
-    in_features: int, hidden_dim: int, num_layers: int, out_features: int, activation: nn.Module, batch_norm: bool
+    in_features: int,
+    hidden_dim: int,
+    num_layers: int,
+    out_features: int,
+    activation: nn.Module,
+    batch_norm: bool,
+    maxout_pieces: int = 1,
 ) -> nn.Sequential:
     if num_layers < 1:
         raise ConfigurationError(f"An MLP needs num_layers >= 1 hidden layers, got {num_layers}.")
-    check_sizes("An MLP", hidden_dim=hidden_dim)
+    check_sizes("An MLP", hidden_dim=hidden_dim, maxout_pieces=maxout_pieces)
     layers: list[nn.Module] = []
     width = in_features
     for _ in range(num_layers):
-        layers.append(nn.Linear(width, hidden_dim))
-        if batch_norm:
-            layers.append(nn.BatchNorm1d(hidden_dim))
-        layers.append(activation)
+        if maxout_pieces > 1:
+            layers.append(Maxout(width, hidden_dim, maxout_pieces))
+        else:
+            layers.append(nn.Linear(width, hidden_dim, bias=not batch_norm))  # BatchNorm's shift is the bias
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(hidden_dim))
+            layers.append(activation)
         width = hidden_dim
     layers.append(nn.Linear(width, out_features))
     return nn.Sequential(*layers)
@@ -50,7 +73,8 @@ class MLPGenerator(nn.Module):
         num_layers: number of hidden layers.
         output_activation: ``"tanh"`` for data in ``[-1, 1]`` (images), ``None`` for
             unbounded data (2-D mixtures).
-        batch_norm: BatchNorm after each hidden linear layer.
+        batch_norm: BatchNorm after each hidden linear layer (which then has no bias, as
+            in PacGAN's generator).
     """
 
     def __init__(
@@ -83,12 +107,16 @@ class MLPDiscriminator(nn.Module):
             samples, pass the packed shape (the first dimension times ``m``).
         hidden_dim: units per hidden layer.
         num_layers: number of hidden layers.
+        maxout_pieces: with more than 1, each hidden layer is a :class:`Maxout` of this many
+            pieces instead of linear + LeakyReLU (PacGAN: 3 layers x 200 units, 5 pieces).
     """
 
-    def __init__(self, data_shape: Sequence[int], hidden_dim: int = 400, num_layers: int = 4) -> None:
+    def __init__(
+        self, data_shape: Sequence[int], hidden_dim: int = 400, num_layers: int = 4, maxout_pieces: int = 1
+    ) -> None:
         super().__init__()
         self.data_shape = _sample_shape(data_shape)
-        self.net = _mlp(math.prod(self.data_shape), hidden_dim, num_layers, 1, nn.LeakyReLU(0.2), batch_norm=False)
+        self.net = _mlp(math.prod(self.data_shape), hidden_dim, num_layers, 1, nn.LeakyReLU(0.2), False, maxout_pieces)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(torch.flatten(x, 1)).squeeze(1)

@@ -26,6 +26,11 @@ class GAN(BaseGAN):
         hidden_dim: units per hidden layer, in both networks.
         num_layers: hidden layers, in both networks.
         loss: ``"minimax"`` (the saturating game of Eq. 1) or ``"non_saturating"``.
+        g_batch_norm: BatchNorm in the generator's hidden layers (PacGAN's generator).
+        d_hidden_dim: units per hidden layer of the discriminator; ``hidden_dim`` when ``None``.
+        d_num_layers: hidden layers of the discriminator; ``num_layers`` when ``None``.
+        d_maxout_pieces: maxout discriminator with this many pieces per unit (PacGAN: 5);
+            1 is linear + LeakyReLU(0.2).
         **kwargs: the loop's settings of :class:`~lightning_gans.BaseGAN` (``n_critic``,
             ``pack``, ``ema_decay``, optimizers, ...).
     """
@@ -37,6 +42,10 @@ class GAN(BaseGAN):
         hidden_dim: int = 400,
         num_layers: int = 4,
         loss: Literal["minimax", "non_saturating"] = "non_saturating",
+        g_batch_norm: bool = False,
+        d_hidden_dim: int | None = None,
+        d_num_layers: int | None = None,
+        d_maxout_pieces: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(data_shape=data_shape, latent_dim=latent_dim, loss=loss, **kwargs)
@@ -44,9 +53,14 @@ class GAN(BaseGAN):
     def build_networks(
         self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
     ) -> tuple[nn.Module, nn.Module]:
-        hidden, layers = self.hparams["hidden_dim"], self.hparams["num_layers"]
-        images = len(data_shape) > 1
-        generator = MLPGenerator(
-            self.latent_dim, data_shape, hidden, layers, output_activation="tanh" if images else None
+        h = self.hparams
+        hidden, layers = h["hidden_dim"], h["num_layers"]
+        activation = "tanh" if len(data_shape) > 1 else None  # images lie in [-1, 1]
+        generator = MLPGenerator(self.latent_dim, data_shape, hidden, layers, activation, batch_norm=h["g_batch_norm"])
+        discriminator = MLPDiscriminator(
+            discriminator_input_shape,
+            h["d_hidden_dim"] or hidden,
+            h["d_num_layers"] or layers,
+            maxout_pieces=h["d_maxout_pieces"],
         )
-        return generator, MLPDiscriminator(discriminator_input_shape, hidden, layers)
+        return generator, discriminator

@@ -1,0 +1,66 @@
+"""The remedies the mode-collapse study ablates, as library features: PacGAN's maxout
+discriminator and BatchNorm generator, separate discriminator sizes, EMA with ramp-up."""
+
+import math
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import lightning_gans as lg
+from lightning_gans.nets.mlp import Maxout
+
+
+def test_a_maxout_unit_is_the_max_of_its_linear_pieces():
+    torch.manual_seed(0)
+    layer = Maxout(3, 4, pieces=5)
+    x = torch.randn(7, 3)
+    pieces = (x @ layer.linear.weight.T + layer.linear.bias).view(7, 4, 5)
+    torch.testing.assert_close(layer(x), pieces.max(dim=-1).values)
+
+
+def test_the_gan_builds_pacgans_networks():
+    """PacGAN's synthetic-data networks (Lin et al. 2018, Appendix D): G 4 x 400 ReLU with
+    BatchNorm and no hidden bias, D 3 x 200 maxout with 5 pieces, here packed by 2."""
+    model = lg.GAN(hidden_dim=400, num_layers=4, g_batch_norm=True, d_hidden_dim=200, d_num_layers=3,
+                   d_maxout_pieces=5, pack=2)  # fmt: skip
+    g_linear = [m for m in model.generator.modules() if isinstance(m, nn.Linear)]
+    assert [m.bias is None for m in g_linear] == [True] * 4 + [False]
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in model.generator.modules()) == 4
+    maxouts = [m for m in model.discriminator.modules() if isinstance(m, Maxout)]
+    assert [(m.linear.in_features, m.linear.out_features, m.pieces) for m in maxouts] == [
+        (4, 1000, 5), (200, 1000, 5), (200, 1000, 5)]  # fmt: skip
+    assert model.discriminate(torch.randn(6, 2)).shape == (3,)
+    # Defaults are the plain networks of before (old checkpoints rebuild them).
+    plain = lg.GAN(hidden_dim=16, num_layers=2)
+    assert not any(isinstance(m, (Maxout, nn.BatchNorm1d)) for m in plain.modules())
+
+
+def test_ema_rampup_shortens_the_half_life_early_as_stylegan2_ada_does():
+    model = lg.GAN(hidden_dim=8, num_layers=1, ema_decay=0.999, ema_rampup=0.05)
+    half_life = math.log(0.5) / math.log(0.999)  # 693 steps
+    assert model.ema_decay_at(0) == 0.0  # the first update copies the generator
+    for step in (1, 100, 5000):
+        h = min(half_life, 0.05 * step)
+        assert model.ema_decay_at(step) == pytest.approx(0.5 ** (1 / h))
+    assert model.ema_decay_at(10**6) == pytest.approx(0.999)
+    assert lg.GAN(ema_decay=0.999).ema_decay_at(3) == 0.999
+    with pytest.raises(lg.ConfigurationError, match="ema_rampup .* needs ema_decay"):
+        lg.GAN(ema_rampup=0.05)
+
+
+def test_after_a_short_run_a_ramped_ema_is_near_the_generator_and_a_plain_one_is_not():
+    def distance_after(**ema):
+        L.seed_everything(0, verbose=False)
+        model = lg.GAN(hidden_dim=16, num_layers=1, ema_decay=0.999, **ema)
+        data = DataLoader(TensorDataset(torch.randn(400, 2)), batch_size=20, drop_last=True)
+        trainer = L.Trainer(max_steps=100, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False)  # fmt: skip
+        trainer.fit(model, data)
+        weights = lambda net: torch.cat([p.flatten() for p in net.parameters()])  # noqa: E731
+        return (weights(model.generator_ema) - weights(model.generator)).norm().item()
+
+    # 100 steps with decay 0.999: the plain EMA still holds ~90% of the initial weights.
+    assert distance_after(ema_rampup=0.05) < 0.5 * distance_after()
