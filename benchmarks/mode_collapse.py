@@ -50,8 +50,13 @@ Protocol and its deviations from PacGAN's (github.com/fjxmlzn/PacGAN,
   --beta1 0.8`` is PacGAN's protocol, for a GPU and a day.
 * networks: PacGAN's generator has BatchNorm in each of its 4 x 400 ReLU layers, its
   discriminator 3 hidden LinearMaxout layers (200 units, 5 pieces) with N(0, 0.02) init. Here
-  G is the library's MLP (4 x 400 ReLU, no BatchNorm) and D is 4 x 400 LeakyReLU(0.2), both
-  with PyTorch's default init.
+  (``--protocol short``, the default) G is the library's MLP (4 x 400 ReLU, no BatchNorm) and D
+  is 4 x 400 LeakyReLU(0.2), both with PyTorch's default init.
+
+``--protocol pacgan`` runs PacGAN's own setting: its networks (``GAN(g_batch_norm=True,
+d_hidden_dim=200, d_num_layers=3, d_maxout_pieces=5)``), Adam(1e-4, beta1 0.8), batch 100,
+100,000 training points and 400,000 steps (400 epochs); it keeps PyTorch's default init. It
+is GPU work (days of CPU) and has not been run on this project's machines yet.
 
 Progress (variant, mixture, seed, seconds, result) goes to stderr; the table to stdout.
 """
@@ -99,6 +104,28 @@ class Settings:
     num_layers: int = 4
     lr: float = 1e-3
     beta1: float = 0.5
+    g_batch_norm: bool = False
+    d_hidden_dim: int | None = None  # hidden_dim when None
+    d_num_layers: int | None = None  # num_layers when None
+    d_maxout_pieces: int = 1
+
+
+# PacGAN's synthetic-data networks (its config.py and Appendix D): G 4 x 400 ReLU with
+# BatchNorm, D 3 x 200 maxout with 5 pieces; Adam(1e-4, beta1 0.8); 400,000 steps of batch 100.
+PACGAN_PROTOCOL = {
+    "settings": dict(lr=1e-4, beta1=0.8, g_batch_norm=True, d_hidden_dim=200, d_num_layers=3, d_maxout_pieces=5),
+    "steps": 400_000,
+    "batch_size": 100,
+}
+
+
+def _networks(settings: Settings) -> str:
+    """The networks of ``settings`` in words, for the table's caption."""
+    g = f"G {settings.num_layers} x {settings.hidden_dim} ReLU" + (" + BatchNorm" if settings.g_batch_norm else "")
+    d_layers, d_units = settings.d_num_layers or settings.num_layers, settings.d_hidden_dim or settings.hidden_dim
+    pieces = settings.d_maxout_pieces
+    d = f"D {d_layers} x {d_units} " + (f"maxout ({pieces} pieces)" if pieces > 1 else "LeakyReLU(0.2)")
+    return f"{g}, {d}"
 
 
 def _adam(settings: Settings) -> Callable:
@@ -111,6 +138,10 @@ def _gan(settings: Settings, **kwargs) -> BaseGAN:
         latent_dim=settings.latent_dim,
         hidden_dim=settings.hidden_dim,
         num_layers=settings.num_layers,
+        g_batch_norm=settings.g_batch_norm,
+        d_hidden_dim=settings.d_hidden_dim,
+        d_num_layers=settings.d_num_layers,
+        d_maxout_pieces=settings.d_maxout_pieces,
         loss="non_saturating",
         g_optimizer=_adam(settings),
         d_optimizer=_adam(settings),
@@ -121,8 +152,15 @@ def _gan(settings: Settings, **kwargs) -> BaseGAN:
 def _mlp_gan(settings: Settings, loss: str, pack: int = 1, **kwargs) -> BaseGAN:
     """``BaseGAN`` with GAN's MLPs and any loss by name (``GAN`` takes only minimax/non-saturating)."""
     return BaseGAN(
-        generator=MLPGenerator(settings.latent_dim, (2,), settings.hidden_dim, settings.num_layers),
-        discriminator=MLPDiscriminator(packed_shape((2,), pack), settings.hidden_dim, settings.num_layers),
+        generator=MLPGenerator(
+            settings.latent_dim, (2,), settings.hidden_dim, settings.num_layers, batch_norm=settings.g_batch_norm
+        ),
+        discriminator=MLPDiscriminator(
+            packed_shape((2,), pack),
+            settings.d_hidden_dim or settings.hidden_dim,
+            settings.d_num_layers or settings.num_layers,
+            maxout_pieces=settings.d_maxout_pieces,
+        ),
         latent_dim=settings.latent_dim,
         loss=loss,
         pack=pack,
@@ -279,9 +317,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="RUNS_LOG",
         help="train nothing: print the table of the runs in these --runs-log files",
     )
+    parser.add_argument(
+        "--protocol",
+        choices=["short", "pacgan"],
+        default="short",
+        help="short: this CPU's 2,000-step protocol (the defaults above); pacgan: PacGAN's own networks, "
+        "Adam(1e-4, 0.8), batch 100 and 400,000 steps (GPU work; --steps still overrides)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 20 steps")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
+    if args.protocol == "pacgan":
+        if args.steps == parser.get_default("steps"):
+            args.steps = PACGAN_PROTOCOL["steps"]
+        if args.batch_size == parser.get_default("batch_size"):
+            args.batch_size = PACGAN_PROTOCOL["batch_size"]
     if args.quick:
         args.seeds, args.steps = 1, 20
     if args.batch_size < 1 or args.steps < 1 or args.seeds < 1:
@@ -311,7 +361,10 @@ def _load_runs(paths: Sequence[Path]) -> list[RunResult]:
 
 
 def _run_study(args: argparse.Namespace) -> str:
-    settings = Settings(lr=args.lr, beta1=args.beta1)
+    if args.protocol == "pacgan":
+        settings = Settings(**PACGAN_PROTOCOL["settings"])
+    else:
+        settings = Settings(lr=args.lr, beta1=args.beta1)
     if args.summarise:  # tables of earlier runs (e.g. one process per mixture)
         results = _load_runs(args.summarise)
         seeds = sorted({r.seed for r in results})
@@ -353,8 +406,9 @@ def _run_study(args: argparse.Namespace) -> str:
     table = markdown_table(summarise(results, args.variants, args.mixtures), args.mixtures)
     caption = (
         f"Mean ± standard error over {args.seeds} seed(s); {args.steps:,} generator steps, batch {args.batch_size}, "
-        f"Adam(lr {args.lr:g}, beta1 {args.beta1:g}), latent dim 2, G and D 4 x 400 MLPs; {NUM_EVAL_SAMPLES:,} samples "
-        "evaluated, high quality = within 3 std. Italic rows: PacGAN's Table 1 (400,000 steps). "
+        f"Adam(lr {settings.lr:g}, beta1 {settings.beta1:g}), latent dim 2, {_networks(settings)}; "
+        f"{NUM_EVAL_SAMPLES:,} samples evaluated, high quality = within 3 std. Italic rows: PacGAN's Table 1 "
+        "(400,000 steps). "
         f"Wall time {wall / 60:.1f} min."
     )
     text = f"{table}\n\n{caption}\n"
