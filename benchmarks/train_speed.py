@@ -1,12 +1,18 @@
 """Training speed of lightning_gans against a plain PyTorch loop doing the same work.
 
-Both train the same DCGAN (32x32, batch 64 by default) from the same initial weights on the
-same in-memory images with the same Adam optimizers and losses: per step one discriminator
-update (real and fake batch) and one generator update that reuses the fake batch. The plain
-loop freezes the discriminator during the generator update as ``toggle_optimizer`` does.
-Timing starts after ``--warmup`` steps (allocator, cuDNN autotuning, compilation).
+Both train the same networks from the same initial weights on the same in-memory data with
+the same Adam optimizers and losses: per step one discriminator update (real and fake batch)
+and one generator update that reuses the fake batch. The plain loop freezes the discriminator
+during the generator update as ``toggle_optimizer`` does. Timing starts after ``--warmup``
+steps (allocator, cuDNN autotuning, compilation). Two workloads:
+
+* ``dcgan`` (default): DCGAN on 32x32 images, batch 64, where the networks dominate;
+* ``toy``: the ``GAN`` of the mode-collapse study (MLPs of ``--layers`` x ``--hidden`` units,
+  latent 2) on 2-D points, where each step is short and the loop's per-step overhead shows.
 
     python benchmarks/train_speed.py                       # CPU, fp32
+    python benchmarks/train_speed.py --workload toy --hidden 400 --layers 4 --batch-size 100 --steps 500
+    python benchmarks/train_speed.py --workload toy --hidden 128 --layers 4 --batch-size 500 --steps 500
     python benchmarks/train_speed.py --device cuda --precision bf16-mixed --compile --channels-last
 
 Prints steps/s and images/s (generated images per second) for both loops and their ratio.
@@ -27,8 +33,17 @@ from torch.utils.data import DataLoader, TensorDataset
 import lightning_gans as lg
 
 
-def make_model(args: argparse.Namespace) -> lg.DCGAN:
+def make_model(args: argparse.Namespace) -> lg.BaseGAN:
     torch.manual_seed(0)
+    if args.workload == "toy":
+        return lg.GAN(
+            data_shape=(2,),
+            latent_dim=2,
+            hidden_dim=args.hidden,
+            num_layers=args.layers,
+            torch_compile=args.compile,
+            check_finite_every_n_batches=100,
+        )
     return lg.DCGAN(
         data_shape=(3, args.image_size, args.image_size),
         latent_dim=100,
@@ -41,6 +56,9 @@ def make_model(args: argparse.Namespace) -> lg.DCGAN:
 
 
 def make_loader(args: argparse.Namespace) -> DataLoader:
+    if args.workload == "toy":
+        points = torch.randn(args.batch_size * 16, 2, generator=torch.Generator().manual_seed(0))
+        return DataLoader(TensorDataset(points), batch_size=args.batch_size, shuffle=True, drop_last=True)
     images = torch.rand(
         args.batch_size * 16, 3, args.image_size, args.image_size, generator=torch.Generator().manual_seed(0)
     )
@@ -119,7 +137,7 @@ def run_plain(args: argparse.Namespace) -> float:
             if args.channels_last:
                 real = real.contiguous(memory_format=torch.channels_last)
             with autocast:
-                fake = generator(torch.randn(real.shape[0], 100, device=device))
+                fake = generator(torch.randn(real.shape[0], template.latent_dim, device=device))
                 d_loss = loss.discriminator(discriminator(real), discriminator(fake.detach()))
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -142,6 +160,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--channels", type=int, default=64, help="DCGAN width (g_channels = d_channels)")
+    parser.add_argument("--workload", choices=["dcgan", "toy"], default="dcgan")
+    parser.add_argument("--hidden", type=int, default=400, help="toy: units per hidden layer")
+    parser.add_argument("--layers", type=int, default=4, help="toy: hidden layers")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed"])
     parser.add_argument("--compile", action="store_true")
@@ -164,9 +185,13 @@ def main() -> None:
         + (["compile"] if args.compile else [])
         + (["channels_last"] if args.channels_last else [])
     )
+    if args.workload == "toy":
+        workload = f"toy GAN on 2-D points, MLPs {args.layers} x {args.hidden}"
+    else:
+        workload = f"DCGAN {args.image_size}x{args.image_size}, width {args.channels}"
     print(
-        f"DCGAN {args.image_size}x{args.image_size}, width {args.channels}, batch {args.batch_size}, "
-        f"{args.steps} timed steps, best of {args.repeats}; {', '.join(options)}, {torch.get_num_threads()} threads"
+        f"{workload}, batch {args.batch_size}, {args.steps} timed steps, best of {args.repeats}; "
+        f"{', '.join(options)}, {torch.get_num_threads()} threads"
     )
     print(f"| {'loop':<36} | {'steps/s':>8} | {'images/s':>9} | {'time / plain':>12} |")
     print(f"| {'-' * 36} | {'-' * 8} | {'-' * 9} | {'-' * 12} |")
