@@ -111,4 +111,5 @@ def test_reverse_kl_counts_only_high_quality_samples_as_pacgan_does():
     assert (stats.modes, stats.hq_fraction) == (1, 0.5)
     assert stats.reverse_kl == pytest.approx(math.log(8))
     assert stats.reverse_kl_all == pytest.approx(math.log(4))
-    assert stats.counts == [500] + [0] * 7
+    assert stats.hq_counts == [500] + [0] * 7
+    assert stats.counts == [500, 500] + [0] * 6

@@ -29,7 +29,8 @@ class ModeStatistics:
             samples included), which makes a collapsed generator look better: 500
             high-quality samples on one mode of the ring and 500 poor ones nearest another
             give ``log 4`` here and ``log 8`` in :attr:`reverse_kl`.
-        counts: high-quality samples per mode.
+        counts: samples per mode, each sample at its nearest mode (where the samples are).
+        hq_counts: high-quality samples per mode (the histogram of :attr:`reverse_kl`).
     """
 
     modes: int
@@ -38,6 +39,7 @@ class ModeStatistics:
     reverse_kl: float
     counts: list[int]
     reverse_kl_all: float = math.nan
+    hq_counts: list[int] | None = None
 
 
 def mode_statistics(samples: Tensor, means: Tensor, std: float, threshold: float = 3.0) -> ModeStatistics:
@@ -73,14 +75,16 @@ def mode_statistics(samples: Tensor, means: Tensor, std: float, threshold: float
     nearest_distance, nearest = distances.min(dim=1)
     high_quality = nearest_distance <= threshold * std
     num_modes = means.shape[0]
-    counts = torch.bincount(nearest[high_quality], minlength=num_modes)
+    hq_counts = torch.bincount(nearest[high_quality], minlength=num_modes)
+    counts = torch.bincount(nearest, minlength=num_modes)
     return ModeStatistics(
-        modes=int((counts > 0).sum()),
+        modes=int((hq_counts > 0).sum()),
         num_modes=num_modes,
         hq_fraction=float(high_quality.double().mean()),
-        reverse_kl=_kl_to_uniform(counts),
+        reverse_kl=_kl_to_uniform(hq_counts),
         counts=counts.tolist(),
-        reverse_kl_all=_kl_to_uniform(torch.bincount(nearest, minlength=num_modes)),
+        reverse_kl_all=_kl_to_uniform(counts),
+        hq_counts=hq_counts.tolist(),
     )
 
 
