@@ -21,7 +21,7 @@ from lightning_gans.data import (
 )
 from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError, NonFiniteSamplesError
 from lightning_gans.strategies import GANDDPStrategy, register_gan_ddp
-from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP
+from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP, GANEnsemble
 from lightning_gans.version import __version__ as __version__
 
 register_gan_ddp()  # adds "gan_ddp" (and _spawn, _fork, _notebook); Lightning's "ddp" names stay its own
@@ -44,6 +44,7 @@ __all__ = [
     "FGAN",
     "GAN",
     "GANDDPStrategy",
+    "GANEnsemble",
     "GANError",
     "GaussianMixture",
     "LSGAN",

@@ -1,9 +1,10 @@
 """One short file per GAN variant: its paper's defaults and what differs from BaseGAN."""
 
 from lightning_gans.variants.dcgan import DCGAN, LSGAN, R1GAN
+from lightning_gans.variants.ensemble import GANEnsemble
 from lightning_gans.variants.fgan import FGAN
 from lightning_gans.variants.gan import GAN
 from lightning_gans.variants.sngan import CGAN, SNGAN
 from lightning_gans.variants.wgan import WGAN, WGANGP
 
-__all__ = ["CGAN", "DCGAN", "FGAN", "GAN", "LSGAN", "R1GAN", "SNGAN", "WGAN", "WGANGP"]
+__all__ = ["CGAN", "DCGAN", "FGAN", "GAN", "GANEnsemble", "LSGAN", "R1GAN", "SNGAN", "WGAN", "WGANGP"]

@@ -35,6 +35,9 @@ class GAN(BaseGAN):
             ``pack``, ``ema_decay``, optimizers, ...).
     """
 
+    members = 1
+    """Independent networks per module (:class:`~lightning_gans.GANEnsemble` sets more)."""
+
     def __init__(
         self,
         data_shape: Sequence[int] = (2,),
@@ -56,11 +59,14 @@ class GAN(BaseGAN):
         h = self.hparams
         hidden, layers = h["hidden_dim"], h["num_layers"]
         activation = "tanh" if len(data_shape) > 1 else None  # images lie in [-1, 1]
-        generator = MLPGenerator(self.latent_dim, data_shape, hidden, layers, activation, batch_norm=h["g_batch_norm"])
+        generator = MLPGenerator(
+            self.latent_dim, data_shape, hidden, layers, activation, h["g_batch_norm"], self.members
+        )
         discriminator = MLPDiscriminator(
             discriminator_input_shape,
             h["d_hidden_dim"] or hidden,
             h["d_num_layers"] or layers,
             maxout_pieces=h["d_maxout_pieces"],
+            members=self.members,
         )
         return generator, discriminator
