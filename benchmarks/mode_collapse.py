@@ -79,7 +79,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from lightning_gans import GAN, BaseGAN, ToyDataModule
+from lightning_gans import GAN, BaseGAN, GANEnsemble, ToyDataModule
 from lightning_gans.base import packed_shape
 from lightning_gans.errors import GANError
 from lightning_gans.metrics.mode_coverage import mode_statistics
@@ -132,8 +132,10 @@ def _adam(settings: Settings) -> Callable:
     return functools.partial(torch.optim.Adam, lr=settings.lr, betas=(settings.beta1, 0.999))
 
 
-def _gan(settings: Settings, **kwargs) -> BaseGAN:
-    return GAN(
+def _gan(settings: Settings, members: int = 1, **kwargs) -> BaseGAN:
+    """The library's GAN on ``settings``' networks; ``members > 1`` trains that many seeds as one
+    :class:`~lightning_gans.GANEnsemble`."""
+    networks = dict(
         data_shape=(2,),
         latent_dim=settings.latent_dim,
         hidden_dim=settings.hidden_dim,
@@ -145,8 +147,10 @@ def _gan(settings: Settings, **kwargs) -> BaseGAN:
         loss="non_saturating",
         g_optimizer=_adam(settings),
         d_optimizer=_adam(settings),
-        **kwargs,
     )
+    if members > 1:
+        return GANEnsemble(members=members, **networks, **kwargs)
+    return GAN(**networks, **kwargs)
 
 
 def _mlp_gan(settings: Settings, loss: str, pack: int = 1, **kwargs) -> BaseGAN:
@@ -171,16 +175,30 @@ def _mlp_gan(settings: Settings, loss: str, pack: int = 1, **kwargs) -> BaseGAN:
     )
 
 
-# name -> (label in the table, builder)
-VARIANTS: dict[str, tuple[str, Callable[[Settings], BaseGAN]]] = {
-    "gan": ("GAN", lambda s: _gan(s)),
-    "pacgan2": ("PacGAN2", lambda s: _gan(s, pack=2)),
-    "pacgan4": ("PacGAN4", lambda s: _gan(s, pack=4)),
-    "gan_r1": ("GAN + R1 (gamma 0.1)", lambda s: _gan(s, penalty=R1Penalty(gamma=0.1))),
-    "lsgan": ("LSGAN", lambda s: _mlp_gan(s, "least_squares")),
-    "wgan_gp": (
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    build: Callable[[Settings, int, int], BaseGAN]
+    """``(settings, steps, members) -> model``; ``members > 1`` only when :attr:`vectorised`."""
+    vectorised: bool = True
+    """Whether its seeds can train as one GANEnsemble (GAN-based variants)."""
+
+
+def _separate_only(build: Callable[[Settings], BaseGAN]) -> Callable[[Settings, int, int], BaseGAN]:
+    return lambda settings, steps, members: build(settings)
+
+
+# name -> the row's label and builder
+VARIANTS: dict[str, Variant] = {
+    "gan": Variant("GAN", lambda s, steps, k: _gan(s, k)),
+    "pacgan2": Variant("PacGAN2", lambda s, steps, k: _gan(s, k, pack=2)),
+    "pacgan4": Variant("PacGAN4", lambda s, steps, k: _gan(s, k, pack=4)),
+    "gan_r1": Variant("GAN + R1 (gamma 0.1)", lambda s, steps, k: _gan(s, k, penalty=R1Penalty(gamma=0.1))),
+    "lsgan": Variant("LSGAN", _separate_only(lambda s: _mlp_gan(s, "least_squares")), vectorised=False),
+    "wgan_gp": Variant(
         "WGAN-GP (n_critic 5)",
-        lambda s: _mlp_gan(s, "wasserstein", penalty=GradientPenalty(10.0), n_critic=5),
+        _separate_only(lambda s: _mlp_gan(s, "wasserstein", penalty=GradientPenalty(10.0), n_critic=5)),
+        vectorised=False,
     ),
 }
 DEFAULT_VARIANTS = ("gan", "pacgan4", "gan_r1")
@@ -197,17 +215,12 @@ class RunResult:
     hq_fraction: float = math.nan
     reverse_kl: float = math.nan
     error: str | None = None
+    members: int = 1
+    """Seeds trained together in one GANEnsemble (``seconds`` is then the ensemble's time / members)."""
 
 
-def train_and_evaluate(
-    variant: str, mixture: str, seed: int, steps: int, batch_size: int, settings: Settings
-) -> RunResult:
-    """One run: ``steps`` generator steps from seed ``seed``, then mode statistics of 2,500 samples."""
-    L.seed_everything(seed, verbose=False)
-    model = VARIANTS[variant][1](settings)
-    # PacGAN's D sees `batch_size` packed inputs per step, so G makes pack x batch_size samples.
-    datamodule = ToyDataModule(name=mixture, batch_size=batch_size * model.pack, seed=seed)
-    trainer = L.Trainer(
+def _trainer(steps: int) -> L.Trainer:
+    return L.Trainer(
         max_steps=steps,
         logger=False,
         enable_checkpointing=False,
@@ -218,21 +231,50 @@ def train_and_evaluate(
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
+
+
+def train_and_evaluate(
+    variant: str, mixture: str, seeds: Sequence[int], steps: int, batch_size: int, settings: Settings
+) -> list[RunResult]:
+    """Train ``seeds`` runs of ``variant`` for ``steps`` generator steps (as one GANEnsemble when
+    there are several seeds), then mode statistics of 2,500 samples of each run."""
+    members = len(seeds)
+    L.seed_everything(seeds[0], verbose=False)
+    model = VARIANTS[variant].build(settings, steps, members)
+    # PacGAN's D sees `batch_size` packed inputs per step, so G makes pack x batch_size samples.
+    datamodule = ToyDataModule(
+        name=mixture, batch_size=batch_size * model.pack * members, num_samples=100_000 * members, seed=seeds[0]
+    )
     mixture_ = datamodule.mixture
     start = time.perf_counter()
+
+    def failed(error: str) -> list[RunResult]:
+        seconds = (time.perf_counter() - start) / members
+        return [
+            RunResult(variant, mixture, seed, seconds, num_modes=mixture_.num_modes, error=error, members=members)
+            for seed in seeds
+        ]
+
     try:
-        trainer.fit(model, datamodule=datamodule)
+        _trainer(steps).fit(model, datamodule=datamodule)
     except GANError as err:  # e.g. NonFiniteLossError: the run diverged
-        return RunResult(
-            variant, mixture, seed, time.perf_counter() - start, num_modes=mixture_.num_modes, error=type(err).__name__
-        )
-    noise = torch.randn(NUM_EVAL_SAMPLES, settings.latent_dim, generator=torch.Generator().manual_seed(10_000 + seed))
-    samples = model.sample(noise=noise)
-    seconds = time.perf_counter() - start
+        return failed(type(err).__name__)
+    noise = torch.cat([
+        torch.randn(NUM_EVAL_SAMPLES, settings.latent_dim, generator=torch.Generator().manual_seed(10_000 + seed))
+        for seed in seeds
+    ])  # fmt: skip
+    samples = model.sample(noise=noise).view(members, NUM_EVAL_SAMPLES, -1)  # member k's rows: chunk k
+    seconds = (time.perf_counter() - start) / members
     if not torch.isfinite(samples).all():
-        return RunResult(variant, mixture, seed, seconds, num_modes=mixture_.num_modes, error="non-finite samples")
-    stats = mode_statistics(samples, mixture_.means, mixture_.std, threshold=3.0)
-    return RunResult(variant, mixture, seed, seconds, stats.modes, stats.num_modes, stats.hq_fraction, stats.reverse_kl)
+        return failed("non-finite samples")
+    results = []
+    for seed, member_samples in zip(seeds, samples):
+        stats = mode_statistics(member_samples, mixture_.means, mixture_.std, threshold=3.0)
+        results.append(
+            RunResult(variant, mixture, seed, seconds, stats.modes, stats.num_modes, stats.hq_fraction,
+                      stats.reverse_kl, members=members)  # fmt: skip
+        )
+    return results
 
 
 def _mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -256,7 +298,7 @@ def summarise(results: Sequence[RunResult], variants: Sequence[str], mixtures: S
     """One row per variant: for each mixture, (mean, se) of the three metrics and the run counts."""
     rows = []
     for variant in variants:
-        row: dict = {"variant": variant, "label": VARIANTS[variant][0]}
+        row: dict = {"variant": variant, "label": VARIANTS[variant].label}
         for mixture in mixtures:
             runs = [r for r in results if r.variant == variant and r.mixture == mixture]
             ok = [r for r in runs if r.error is None]
@@ -324,6 +366,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="short: this CPU's 2,000-step protocol (the defaults above); pacgan: PacGAN's own networks, "
         "Adam(1e-4, 0.8), batch 100 and 400,000 steps (GPU work; --steps still overrides)",
     )
+    parser.add_argument(
+        "--separate-runs",
+        action="store_true",
+        help="train each seed on its own (default: the seeds of a GAN-based variant train as one GANEnsemble)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 20 steps")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
@@ -356,6 +403,28 @@ def main(argv: Sequence[str] | None = None) -> str:
             logger.setLevel(level)
 
 
+def _jobs(args: argparse.Namespace) -> list[tuple[list[int], str, str]]:
+    """(seeds, mixture, variant) to train: all seeds of a variant at once when it vectorises,
+    else one seed at a time with seeds outermost (an interrupted study still covers every variant)."""
+    seeds = list(range(args.seeds))
+    together = [v for v in args.variants if VARIANTS[v].vectorised and not args.separate_runs]
+    alone = [v for v in args.variants if v not in together]
+    jobs = [(seeds, mixture, variant) for mixture in args.mixtures for variant in together]
+    jobs += [([seed], mixture, variant) for seed in seeds for mixture in args.mixtures for variant in alone]
+    return jobs
+
+
+def _outcome(job: Sequence[RunResult]) -> str:
+    ok = [r for r in job if r.error is None]
+    if not ok:
+        return f"FAILED ({job[0].error})"
+    modes, hq, kl = (statistics.fmean(getattr(r, key) for r in ok) for key in ("modes", "hq_fraction", "reverse_kl"))
+    mean = "mean " if len(ok) > 1 else ""
+    return f"{mean}modes {modes:.1f}/{ok[0].num_modes}  hq {hq:.3f}  rKL {kl:.3f}" + (
+        f"  ({len(job) - len(ok)} failed)" if len(ok) < len(job) else ""
+    )
+
+
 def _load_runs(paths: Sequence[Path]) -> list[RunResult]:
     return [RunResult(**json.loads(line)) for path in paths for line in path.read_text().splitlines() if line.strip()]
 
@@ -379,29 +448,23 @@ def _run_study(args: argparse.Namespace) -> str:
     results: list[RunResult] = []
     total = len(args.variants) * len(args.mixtures) * args.seeds
     study_start = time.perf_counter()
-    for seed in range(args.seeds):  # seeds outermost: an interrupted study still covers every variant
-        for mixture in args.mixtures:
-            for variant in args.variants:
-                result = train_and_evaluate(variant, mixture, seed, args.steps, args.batch_size, settings)
-                results.append(result)
-                if args.runs_log is not None:
-                    with args.runs_log.open("a") as log:
-                        log.write(json.dumps(dataclasses.asdict(result)) + "\n")
-                outcome = (
-                    f"FAILED ({result.error})"
-                    if result.error
-                    else f"modes {result.modes}/{result.num_modes}  hq {result.hq_fraction:.3f}  "
-                    f"rKL {result.reverse_kl:.3f}"
-                )
-                elapsed = time.perf_counter() - study_start
-                left = elapsed / len(results) * (total - len(results))
-                print(
-                    f"[{len(results)}/{total}] {variant:8s} {mixture:4s} seed {seed}: "
-                    f"{result.seconds:6.1f} s  {outcome}"
-                    f"  ({format_duration(elapsed)} elapsed, ~{format_duration(left)} left)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+    for seeds, mixture, variant in _jobs(args):
+        job = train_and_evaluate(variant, mixture, seeds, args.steps, args.batch_size, settings)
+        results.extend(job)
+        if args.runs_log is not None:
+            with args.runs_log.open("a") as log:
+                log.writelines(json.dumps(dataclasses.asdict(result)) + "\n" for result in job)
+        elapsed = time.perf_counter() - study_start
+        left = elapsed / len(results) * (total - len(results))
+        seconds = sum(r.seconds for r in job)
+        together = f"seeds {seeds[0]}-{seeds[-1]} as one model" if len(seeds) > 1 else f"seed {seeds[0]}"
+        print(
+            f"[{len(results)}/{total}] {variant:8s} {mixture:4s} {together}: {seconds:6.1f} s "
+            f"({args.steps / seconds:.1f} steps/s)  {_outcome(job)}"
+            f"  ({format_duration(elapsed)} elapsed, ~{format_duration(left)} left)",
+            file=sys.stderr,
+            flush=True,
+        )
     wall = time.perf_counter() - study_start
     table = markdown_table(summarise(results, args.variants, args.mixtures), args.mixtures)
     caption = (

@@ -113,3 +113,21 @@ def test_summarise_merges_runs_logs_of_separate_processes(study, tmp_path):
     gan_row = next(line for line in text.splitlines() if line.startswith("| GAN |"))
     assert "7.0 ± 1.0" in gan_row and "2 / 2" in gan_row  # mean and standard error of 6 and 8
     assert (tmp_path / "t.md").read_text() == text
+
+
+def test_the_seeds_of_a_gan_variant_train_as_one_ensemble_and_the_others_one_by_one(study, tmp_path, capsys):
+    log = tmp_path / "runs.jsonl"
+    study.main(["--seeds", "2", "--steps", "5", "--mixtures", "ring", "--variants", "gan", "lsgan",
+                "--runs-log", str(log)])  # fmt: skip
+    import json
+
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted((r["variant"], r["seed"], r["members"]) for r in runs) == [
+        ("gan", 0, 2), ("gan", 1, 2), ("lsgan", 0, 1), ("lsgan", 1, 1)]  # fmt: skip
+    assert all(r["error"] is None and 0 <= r["hq_fraction"] <= 1 for r in runs)
+    assert "gan      ring seeds 0-1 as one model" in capsys.readouterr().err
+    # --separate-runs trains each seed of a GAN on its own
+    study.main(["--seeds", "2", "--steps", "5", "--mixtures", "ring", "--variants", "gan", "--separate-runs",
+                "--runs-log", str(tmp_path / "separate.jsonl")])  # fmt: skip
+    separate = [json.loads(line) for line in (tmp_path / "separate.jsonl").read_text().splitlines()]
+    assert [(r["seed"], r["members"]) for r in separate] == [(0, 1), (1, 1)]
