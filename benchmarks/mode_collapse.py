@@ -271,8 +271,17 @@ def train_and_evaluate(
     for seed, member_samples in zip(seeds, samples):
         stats = mode_statistics(member_samples, mixture_.means, mixture_.std, threshold=3.0)
         results.append(
-            RunResult(variant, mixture, seed, seconds, stats.modes, stats.num_modes, stats.hq_fraction,
-                      stats.reverse_kl, members=members)  # fmt: skip
+            RunResult(
+                variant,
+                mixture,
+                seed,
+                seconds,
+                stats.modes,
+                stats.num_modes,
+                stats.hq_fraction,
+                stats.reverse_kl,
+                members=members,
+            )  # fmt: skip
         )
     return results
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -71,17 +71,22 @@ def _check_data_parallel(model: Any) -> None:
 
 @dataclass(frozen=True)
 class _LightningUpdate:
-    """:class:`lightning_gans.step.Update` through Lightning: the optimizer toggled, backward
-    through the precision plugin, the step through the strategy (AMP, clipping hooks)."""
+    """:class:`lightning_gans.step.Update` through Lightning: backward through the precision
+    plugin, the step through the strategy (AMP, clipping hooks)."""
 
     module: BaseGAN
     optimizer: LightningOptimizer
     counted: bool
     """Whether the step counts as a trainer step: ``global_step`` counts generator steps only;
     :attr:`BaseGAN.discriminator_steps` counts the others."""
+    frozen: nn.Module | None = None
+    """The network whose parameters must not collect gradients while the loss is built (the
+    discriminator, in the generator update). The discriminator update needs none: its fakes are
+    detached. This is what ``toggled_optimizer`` achieves, without visiting every parameter of
+    both optimizers twice per update."""
 
     def training(self) -> AbstractContextManager[object]:
-        return self.module.toggled_optimizer(self.optimizer)
+        return nullcontext() if self.frozen is None else frozen(self.frozen)
 
     def step(self, loss: Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -91,6 +96,19 @@ class _LightningUpdate:
         else:  # the strategy's (public) step: AMP and clipping as usual, but no trainer step counted
             self.module.trainer.strategy.optimizer_step(self.optimizer.optimizer, closure=do_nothing_closure)
             self.module.discriminator_steps += 1
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """``module``'s parameters do not require gradients inside the block; restored after it."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for param in params:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param in params:
+            param.requires_grad_(True)
 
 
 def _package_version() -> str:
@@ -407,6 +425,7 @@ class BaseGAN(L.LightningModule):
             real = real.contiguous(memory_format=torch.channels_last)
         g_opt, d_opt = self.optimizers()  # type: ignore[attr-defined]  # a list here: there are two
         rng = self._reseed_noise()
+        logs = self._logs_this_step()
         metrics = step.adversarial_step(
             self,
             self.training_networks(),
@@ -416,7 +435,8 @@ class BaseGAN(L.LightningModule):
             n_critic=self.n_critic,
             pack=self.pack,
             update_discriminator=_LightningUpdate(self, d_opt, counted=False),
-            update_generator=_LightningUpdate(self, g_opt, counted=True),
+            update_generator=_LightningUpdate(self, g_opt, counted=True, frozen=self.discriminator),
+            summaries=logs,
         )
         # A float16 loss scaler expects penalties to overflow while it backs off (and skips those updates).
         self._nonfinite.record(
@@ -426,7 +446,7 @@ class BaseGAN(L.LightningModule):
         if self.scheduler_interval == "batch":
             self._step_schedulers()
 
-        if self._logs_this_step():
+        if logs:
             losses = {k: metrics.pop(k) for k in ("loss/d", "loss/g")}
             self.log_dict(losses, prog_bar=True, on_step=True, on_epoch=False, batch_size=real.shape[0])
             self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=real.shape[0])
@@ -448,11 +468,11 @@ class BaseGAN(L.LightningModule):
         self._wrapped = {} if wrap is None else {name: wrap(net) for name, net in nets.items()}
 
     def _logs_this_step(self) -> bool:
-        """Whether the trainer writes this step's metrics to the loggers: every
+        """Whether the trainer writes the metrics of the step now running to the loggers: every
         ``log_every_n_steps`` generator steps, as Lightning does. ``self.log`` costs ~1 ms of
         CPU per key, so the loop logs only the steps that reach a logger and the progress bar."""
         every = int(getattr(self.trainer, "log_every_n_steps", 1))  # a Trainer argument, set at runtime
-        return every > 0 and self.generator_steps % every == 0
+        return every > 0 and (self.generator_steps + 1) % every == 0
 
     # ------------------------------------------------------------------ randomness
 

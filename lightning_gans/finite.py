@@ -1,7 +1,7 @@
 """Stop training on NaN/inf without slowing it down, and never checkpoint non-finite weights.
 
-Every step's losses are checked on the device (no host sync); the first bad step is kept
-there and read every ``every`` steps, at an epoch's end and before a checkpoint is written.
+Every step's loss tensors are kept and checked together (one host sync) every ``every``
+steps, at an epoch's end and before a checkpoint is written; the error names the first bad step.
 """
 
 from __future__ import annotations
@@ -20,47 +20,56 @@ ADVICE = (
 
 
 class NonFiniteWatch:
-    """The first generator step whose losses were not finite, recorded on the device.
+    """The first generator step whose losses were not finite.
+
+    Each step's loss tensors are kept as they are (no device work, no host sync); every
+    ``every`` batches they are stacked and checked at once (one sync), and dropped.
 
     Args:
-        every: read the record (one host sync) every this many batches; 0 turns it off.
+        every: check (one host sync) every this many batches; 0 turns the watch off.
     """
 
     def __init__(self, every: int) -> None:
         self.every = every
-        self._first: Tensor | None = None  # (generator step, *losses) of the first bad step; step -1: none
+        self._steps: list[int] = []
+        self._losses: list[tuple[Tensor, ...]] = []
         self._names: list[str] = []
+        self._zero: Tensor | None = None
 
     def record(
         self, metrics: dict[str, Tensor], step: int, epoch: int, batch_idx: int, with_penalty: bool = True
     ) -> None:
-        """Remember ``metrics``' losses of generator step ``step`` if it is the first bad one;
-        raise every ``every`` batches of the epoch. ``with_penalty=False`` skips ``loss/d_penalty`` (a float16
-        loss scaler expects it to overflow while it backs off, and skips those updates)."""
+        """Keep ``metrics``' losses of generator step ``step``; check every ``every`` batches of
+        the epoch. ``with_penalty=False`` skips ``loss/d_penalty`` (a float16 loss scaler expects
+        it to overflow while it backs off, and skips those updates)."""
         if not self.every:
             return
         names = ["loss/d", "loss/g", "loss/d_penalty"] if with_penalty else ["loss/d", "loss/g"]
-        zero = torch.zeros_like(metrics["loss/d"])
-        values = torch.stack([torch.full_like(zero, step), *(metrics.get(k, zero) for k in names)]).float()
-        if self._first is None or self._first.shape != values.shape:
-            self._first = torch.full_like(values, float("nan"))
-            self._first[0] = -1
-        first_bad = ~values[1:].isfinite().all() & (self._first[0] < 0)
-        self._first = torch.where(first_bad, values, self._first)
-        self._names = names
+        if names != self._names:
+            self.raise_if_seen(epoch)
+            self._names = names
+        loss = metrics["loss/d"]
+        if self._zero is None or self._zero.device != loss.device:
+            self._zero = torch.zeros((), device=loss.device)
+        self._steps.append(step)  # a step without penalty (lazy regularisation) records 0 for it
+        self._losses.append(tuple(metrics.get(name, self._zero) for name in names))
         if (batch_idx + 1) % self.every == 0:
             self.raise_if_seen(epoch)
 
     def raise_if_seen(self, epoch: int) -> None:
-        """Raise :class:`NonFiniteLossError` naming the first bad step, if there was one."""
-        if self._first is None:
+        """Raise :class:`NonFiniteLossError` naming the first bad step since the last check, if any."""
+        if not self._losses:
             return
-        step, *values = self._first.tolist()
-        if step < 0:
+        steps = self._steps
+        losses = torch.stack([torch.stack([loss.float() for loss in step]) for step in self._losses])
+        self._steps, self._losses = [], []
+        finite = losses.isfinite().all(dim=1)
+        if bool(finite.all()):
             return
-        bad = ", ".join(f"{k} = {v}" for k, v in zip(self._names, values) if not math.isfinite(v))
+        first = int((~finite).nonzero()[0, 0])
+        bad = ", ".join(f"{k} = {v}" for k, v in zip(self._names, losses[first].tolist()) if not math.isfinite(v))
         raise NonFiniteLossError(
-            f"Non-finite loss at generator step {int(step)} (epoch {epoch}): {bad}. "
+            f"Non-finite loss at generator step {steps[first]} (epoch {epoch}): {bad}. "
             f"Training stopped so it does not run on NaNs. {ADVICE}"
         )
 

@@ -46,7 +46,7 @@ class Update(Protocol):
     """How a loss becomes one optimizer step of one network (BaseGAN builds it from Lightning)."""
 
     def training(self) -> AbstractContextManager[object]:
-        """While the loss is built, only this network's parameters require gradients."""
+        """While the loss is built, the other network's parameters collect no gradients."""
         ...
 
     def step(self, loss: Tensor) -> None:
@@ -93,9 +93,17 @@ def make_fakes(generator: nn.Module, noise: Tensor, labels: Tensor | None, keep_
 
 
 def discriminator_step(
-    hooks: Hooks, discriminator: nn.Module, real: Tensor, fake: Tensor, labels: Tensor | None, pack: int, update: Update
+    hooks: Hooks,
+    discriminator: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    labels: Tensor | None,
+    pack: int,
+    update: Update,
+    summaries: bool = True,
 ) -> dict[str, Tensor]:
-    """One discriminator update on ``real`` against (detached) ``fake``; returns its metrics.
+    """One discriminator update on ``real`` against (detached) ``fake``; returns its loss (and
+    penalty), and with ``summaries`` the mean outputs and the divergence estimate too.
 
     The penalty sees what the discriminator sees: packed inputs when ``pack > 1``, so a gradient
     penalty interpolates and takes norms per packed input (one input is one pack)."""
@@ -108,14 +116,15 @@ def discriminator_step(
         update.step(loss if penalty is None else loss + penalty)
     hooks.after_discriminator_step()
 
-    real_out, fake_out = real_out.detach().float(), fake_out.detach().float()
-    metrics = {"d/real": real_out.mean(), "d/fake": fake_out.mean()}
+    metrics = {"loss/d": loss.detach()}
     if penalty is not None:
         metrics["loss/d_penalty"] = penalty.detach()
-    estimate = hooks.adversarial_loss.estimate
-    if estimate is not None:
-        metrics[f"divergence/{hooks.adversarial_loss.estimate_name}"] = estimate(real_out, fake_out)
-    metrics["loss/d"] = loss.detach()
+    if summaries:
+        real_out, fake_out = real_out.detach().float(), fake_out.detach().float()
+        metrics["d/real"], metrics["d/fake"] = real_out.mean(), fake_out.mean()
+        estimate = hooks.adversarial_loss.estimate
+        if estimate is not None:
+            metrics[f"divergence/{hooks.adversarial_loss.estimate_name}"] = estimate(real_out, fake_out)
     return metrics
 
 
@@ -147,9 +156,13 @@ def adversarial_step(
     pack: int,
     update_discriminator: Update,
     update_generator: Update,
+    summaries: bool = True,
 ) -> dict[str, Tensor]:
     """Algorithm 1 for one batch: ``n_critic`` discriminator updates, each against fresh fakes,
-    then one generator update that reuses the last fakes (one generator forward per update)."""
+    then one generator update that reuses the last fakes (one generator forward per update).
+
+    Returns the last updates' losses, and with ``summaries`` the discriminator's mean outputs
+    and divergence estimate (a few small ops, worth skipping on the steps nobody logs)."""
     for i in range(n_critic):
         last = i == n_critic - 1
         fake = make_fakes(networks.generator, noise(), labels, keep_graph=last)
@@ -159,7 +172,7 @@ def adversarial_step(
                 f"{tuple(real.shape[1:])}; build the networks for the data's shape (model.data_shape)."
             )
         metrics = discriminator_step(
-            hooks, networks.discriminator, real, fake.detach(), labels, pack, update_discriminator
+            hooks, networks.discriminator, real, fake.detach(), labels, pack, update_discriminator, summaries and last
         )
     return {
         **metrics,
