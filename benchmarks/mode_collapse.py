@@ -20,6 +20,12 @@ PacGAN's own numbers (Table 1, mean over 10 runs) are printed beside ours.
     python benchmarks/mode_collapse.py --variants gan pacgan4 --mixtures ring --seeds 3 --steps 2000
     python benchmarks/mode_collapse.py --output mode_collapse.md       # also write the markdown table
     python benchmarks/mode_collapse.py --runs-log runs.jsonl           # and keep every run's numbers
+    python benchmarks/mode_collapse.py --variants recipe gan pacgan4 --hidden-dim 128 --steps 6000  # the recipe
+
+The seeds of a GAN-based variant train together as one :class:`~lightning_gans.GANEnsemble`
+(10 seeds = one model with 10 independent members, each following exactly the updates of its
+own run), so Python's and Lightning's per-step overhead is paid once for all seeds;
+``--separate-runs`` trains them one by one.
 
 Variants, all built from the library (``lightning_gans.GAN`` or ``BaseGAN`` with its MLPs),
 all with G and D MLPs of 4 hidden layers x 400 units and a 2-d latent space:
@@ -31,6 +37,11 @@ all with G and D MLPs of 4 hidden layers x 400 units and a 2-d latent space:
 * ``wgan_gp``: ``BaseGAN`` with the Wasserstein loss, ``GradientPenalty(10)`` and
   ``n_critic=5`` (Gulrajani et al. 2017) on the same MLPs (opt in: ``--variants ... wgan_gp``;
   each step costs ~6x a GAN step).
+* ``recipe``: GAN + R1 (gamma 0.1) + both learning rates decayed linearly to 1% over the
+  run; ``recipe_*`` change one lever each (``recipe_drs``: evaluated on samples drawn by
+  discriminator rejection sampling; ``recipe_no_decay``, ``recipe_no_r1``, ``recipe_r1_1``,
+  ``recipe_r1_001``, ``recipe_ema``, ``recipe_pack4``, ``recipe_n_critic2``,
+  ``recipe_pacgan_nets``).
 
 Protocol and its deviations from PacGAN's (github.com/fjxmlzn/PacGAN,
 ``synthetic_data_experiments/2D*_GAN&PacGAN/config.py``):
@@ -86,6 +97,7 @@ from lightning_gans.metrics.mode_coverage import mode_statistics
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
 from lightning_gans.penalties import GradientPenalty, R1Penalty
 from lightning_gans.progress import format_duration
+from lightning_gans.rejection import rejection_sample
 
 MIXTURES = ("ring", "grid")
 NUM_EVAL_SAMPLES = 2_500
@@ -148,9 +160,10 @@ def _gan(settings: Settings, members: int = 1, **kwargs) -> BaseGAN:
         g_optimizer=_adam(settings),
         d_optimizer=_adam(settings),
     )
+    networks.update(kwargs)  # a variant may change the networks too
     if members > 1:
-        return GANEnsemble(members=members, **networks, **kwargs)
-    return GAN(**networks, **kwargs)
+        return GANEnsemble(members=members, **networks)
+    return GAN(**networks)
 
 
 def _mlp_gan(settings: Settings, loss: str, pack: int = 1, **kwargs) -> BaseGAN:
@@ -182,10 +195,33 @@ class Variant:
     """``(settings, steps, members) -> model``; ``members > 1`` only when :attr:`vectorised`."""
     vectorised: bool = True
     """Whether its seeds can train as one GANEnsemble (GAN-based variants)."""
+    rejection_quantile: float | None = None
+    """Evaluate samples drawn by discriminator rejection sampling with this quantile
+    (:func:`lightning_gans.rejection.rejection_sample`) instead of plain samples."""
 
 
 def _separate_only(build: Callable[[Settings], BaseGAN]) -> Callable[[Settings, int, int], BaseGAN]:
     return lambda settings, steps, members: build(settings)
+
+
+def _recipe(
+    settings: Settings,
+    steps: int,
+    members: int,
+    r1: float = 0.1,
+    lr_decay: bool = True,
+    ema: bool = False,
+    **kwargs,
+) -> BaseGAN:
+    """The recipe: GAN + R1 (``r1``) + the learning rate decayed linearly to 1% over the run
+    (both networks, every step); each keyword switches one lever."""
+    if r1:
+        kwargs["penalty"] = R1Penalty(gamma=r1)
+    if lr_decay:
+        kwargs["lr_decay"] = 0.01  # linear, over the run's max_steps
+    if ema:
+        kwargs.update(ema_decay=0.999, ema_rampup=0.05)
+    return _gan(settings, members, **kwargs)
 
 
 # name -> the row's label and builder
@@ -199,6 +235,20 @@ VARIANTS: dict[str, Variant] = {
         "WGAN-GP (n_critic 5)",
         _separate_only(lambda s: _mlp_gan(s, "wasserstein", penalty=GradientPenalty(10.0), n_critic=5)),
         vectorised=False,
+    ),
+    # The recipe and its ablations: one lever changed per row.
+    "recipe": Variant("**Recipe**: GAN + R1 0.1 + LR decay", _recipe),
+    "recipe_drs": Variant("Recipe + rejection sampling (DRS, quantile 0.5)", _recipe, rejection_quantile=0.5),
+    "recipe_no_decay": Variant("Recipe, constant LR", functools.partial(_recipe, lr_decay=False)),
+    "recipe_no_r1": Variant("Recipe without R1", functools.partial(_recipe, r1=0.0)),
+    "recipe_r1_1": Variant("Recipe, R1 gamma 1", functools.partial(_recipe, r1=1.0)),
+    "recipe_r1_001": Variant("Recipe, R1 gamma 0.01", functools.partial(_recipe, r1=0.01)),
+    "recipe_ema": Variant("Recipe + EMA (0.999, ramp-up 0.05)", functools.partial(_recipe, ema=True)),
+    "recipe_pack4": Variant("Recipe + packing 4", functools.partial(_recipe, pack=4)),
+    "recipe_n_critic2": Variant("Recipe, n_critic 2", functools.partial(_recipe, n_critic=2)),
+    "recipe_pacgan_nets": Variant(
+        "Recipe on PacGAN's networks (BatchNorm G, maxout D 3 x 200 x 5)",
+        functools.partial(_recipe, g_batch_norm=True, d_hidden_dim=200, d_num_layers=3, d_maxout_pieces=5),
     ),
 }
 DEFAULT_VARIANTS = ("gan", "pacgan4", "gan_r1")
@@ -263,7 +313,16 @@ def train_and_evaluate(
         torch.randn(NUM_EVAL_SAMPLES, settings.latent_dim, generator=torch.Generator().manual_seed(10_000 + seed))
         for seed in seeds
     ])  # fmt: skip
-    samples = model.sample(noise=noise).view(members, NUM_EVAL_SAMPLES, -1)  # member k's rows: chunk k
+    quantile = VARIANTS[variant].rejection_quantile
+    if quantile is None:
+        samples = model.sample(noise=noise).view(members, NUM_EVAL_SAMPLES, -1)  # member k's rows: chunk k
+    else:
+        runs = [model.member(k) for k in range(members)] if isinstance(model, GANEnsemble) else [model]
+        streams = [torch.Generator().manual_seed(10_000 + seed) for seed in seeds]
+        samples = torch.stack([
+            rejection_sample(run, NUM_EVAL_SAMPLES, quantile, generator=stream).samples
+            for run, stream in zip(runs, streams)
+        ])  # fmt: skip
     seconds = (time.perf_counter() - start) / members
     if not torch.isfinite(samples).all():
         return failed("non-finite samples")
@@ -357,6 +416,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=10, help="runs per (variant, mixture), seeds 0..N-1")
     parser.add_argument("--steps", type=int, default=2_000, help="generator steps per run (PacGAN: 400,000)")
     parser.add_argument("--batch-size", type=int, default=100, help="PacGAN: 100")
+    parser.add_argument("--hidden-dim", type=int, default=400, help="units per hidden layer of G and D (PacGAN: 400)")
+    parser.add_argument("--num-layers", type=int, default=4, help="hidden layers of G and D (PacGAN: 4)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of G and D (PacGAN: 1e-4)")
     parser.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of G and D (PacGAN: 0.8)")
     parser.add_argument("--output", type=Path, help="also write the markdown table to this file")
@@ -442,7 +503,7 @@ def _run_study(args: argparse.Namespace) -> str:
     if args.protocol == "pacgan":
         settings = Settings(**PACGAN_PROTOCOL["settings"])
     else:
-        settings = Settings(lr=args.lr, beta1=args.beta1)
+        settings = Settings(lr=args.lr, beta1=args.beta1, hidden_dim=args.hidden_dim, num_layers=args.num_layers)
     if args.summarise:  # tables of earlier runs (e.g. one process per mixture)
         results = _load_runs(args.summarise)
         seeds = sorted({r.seed for r in results})
@@ -481,7 +542,12 @@ def _run_study(args: argparse.Namespace) -> str:
         f"Adam(lr {settings.lr:g}, beta1 {settings.beta1:g}), latent dim 2, {_networks(settings)}; "
         f"{NUM_EVAL_SAMPLES:,} samples evaluated, high quality = within 3 std. Italic rows: PacGAN's Table 1 "
         "(400,000 steps). "
-        f"Wall time {wall / 60:.1f} min."
+        + (
+            "Each seed trained on its own. "
+            if args.separate_runs
+            else "The seeds of each GAN-based row trained as one GANEnsemble. "
+        )
+        + f"Wall time {wall / 60:.1f} min."
     )
     text = f"{table}\n\n{caption}\n"
     print(text)

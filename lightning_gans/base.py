@@ -39,6 +39,7 @@ from lightning.pytorch.core.optimizer import LightningOptimizer, do_nothing_clos
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LinearLR, LRScheduler
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from lightning_gans import _compat, step
@@ -136,6 +137,11 @@ class BaseGAN(L.LightningModule):
             module (Lightning does not step schedulers under manual optimisation).
         d_scheduler: the same for the discriminator.
         scheduler_interval: step the schedulers every ``"epoch"`` or every ``"batch"``.
+        lr_decay: decay both learning rates linearly, every generator step, from their
+            initial values to ``lr_decay`` times them at the last step of the run (the
+            trainer's ``max_steps``, or ``max_epochs`` of batches), e.g. 0.01; the run's
+            length is read when fitting starts, so a changed ``max_steps`` needs no other
+            change. ``None`` keeps them constant (or use ``g_scheduler`` / ``d_scheduler``).
         n_critic: discriminator updates per generator update.
         pack: PacGAN packing (Lin et al. 2018): the discriminator sees ``pack`` samples
             concatenated along the first feature dimension, real with real and fake with
@@ -184,6 +190,7 @@ class BaseGAN(L.LightningModule):
         g_scheduler: LRSchedulerCallable | None = None,
         d_scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["epoch", "batch"] = "epoch",
+        lr_decay: float | None = None,
         n_critic: int = 1,
         pack: int = 1,
         ema_decay: float | None = None,
@@ -215,6 +222,12 @@ class BaseGAN(L.LightningModule):
                 f"ema_rampup must be > 0 (e.g. 0.05) and needs ema_decay (e.g. 0.999); got ema_rampup={ema_rampup}, "
                 f"ema_decay={ema_decay}."
             )
+        if lr_decay is not None and not (0.0 <= lr_decay <= 1.0 and g_scheduler is None and d_scheduler is None):
+            raise ConfigurationError(
+                f"lr_decay is the final fraction of the learning rates, in [0, 1] (e.g. 0.01), and replaces "
+                f"g_scheduler/d_scheduler: pass one or the other; got lr_decay={lr_decay} with schedulers "
+                f"{g_scheduler is not None}/{d_scheduler is not None}."
+            )
         if gradient_clip_val is not None and gradient_clip_val <= 0:
             raise ConfigurationError(f"gradient_clip_val must be > 0 or None (no clipping), got {gradient_clip_val}.")
         if self.conditional and not num_classes:
@@ -243,7 +256,8 @@ class BaseGAN(L.LightningModule):
         self.check_finite_every_n_batches = check_finite_every_n_batches
         self._optimizer_factories = (g_optimizer, d_optimizer)
         self._scheduler_factories = (g_scheduler, d_scheduler)
-        self.scheduler_interval = scheduler_interval
+        self.scheduler_interval: Literal["epoch", "batch"] = "batch" if lr_decay is not None else scheduler_interval
+        self.lr_decay = lr_decay
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.channels_last = channels_last
@@ -620,8 +634,21 @@ class BaseGAN(L.LightningModule):
         for factory, net, role in zip(self._optimizer_factories, (self.generator, self.discriminator), roles):
             params = [p for p in net.parameters() if p.requires_grad]
             optimizers.append(factory(params) if factory else self.configure_default_optimizer(params, role))
-        schedulers = [factory(opt) for factory, opt in zip(self._scheduler_factories, optimizers) if factory]
+        if self.lr_decay is not None:
+            schedulers = [self._linear_decay(opt) for opt in optimizers]
+        else:
+            schedulers = [factory(opt) for factory, opt in zip(self._scheduler_factories, optimizers) if factory]
         return (optimizers, schedulers) if schedulers else optimizers
+
+    def _linear_decay(self, optimizer: Optimizer) -> LRScheduler:
+        total = self.trainer.estimated_stepping_batches  # generator steps: one per batch
+        if not math.isfinite(total):
+            raise ConfigurationError(
+                "lr_decay decays the learning rates over the whole run, which has no end here: set the trainer's "
+                "max_steps or max_epochs."
+            )
+        assert self.lr_decay is not None
+        return LinearLR(optimizer, start_factor=1.0, end_factor=self.lr_decay, total_iters=max(int(total), 1))
 
     def _step_schedulers(self) -> None:
         schedulers = self.lr_schedulers()

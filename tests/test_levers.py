@@ -1,6 +1,7 @@
 """The remedies the mode-collapse study ablates, as library features: PacGAN's maxout
 discriminator and BatchNorm generator, separate discriminator sizes, EMA with ramp-up."""
 
+import functools
 import math
 
 import lightning as L
@@ -64,3 +65,32 @@ def test_after_a_short_run_a_ramped_ema_is_near_the_generator_and_a_plain_one_is
 
     # 100 steps with decay 0.999: the plain EMA still holds ~90% of the initial weights.
     assert distance_after(ema_rampup=0.05) < 0.5 * distance_after()
+
+
+def test_lr_decay_reaches_its_fraction_at_the_last_step_of_the_run_and_survives_a_resume(tmp_path):
+    """``lr_decay=0.01``: linear from lr to 0.01 lr over the trainer's max_steps, stepped every
+    generator step; a resumed run continues the schedule where it stopped."""
+    data = DataLoader(TensorDataset(torch.randn(400, 2)), batch_size=20, drop_last=True)
+    model = lg.GAN(hidden_dim=8, num_layers=1, lr_decay=0.01)
+    trainer = L.Trainer(max_steps=10, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(model, data)
+    assert [opt.param_groups[0]["lr"] for opt in trainer.optimizers] == pytest.approx([2e-6, 2e-6])
+    # Stopped half-way (2e-4 * (1 - 0.99 * 5 / 10)), then resumed: the schedule continues to the same end.
+
+    class StopAt5(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            trainer.should_stop = trainer.global_step >= 5
+
+    model = lg.GAN(hidden_dim=8, num_layers=1, lr_decay=0.01)
+    first = L.Trainer(max_steps=10, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      default_root_dir=tmp_path / "a", callbacks=[StopAt5()])  # fmt: skip
+    first.fit(model, data)
+    assert first.optimizers[0].param_groups[0]["lr"] == pytest.approx(2e-4 * (1 - 0.99 * 5 / 10))
+    first.save_checkpoint(tmp_path / "half.ckpt")
+    resumed = L.Trainer(max_steps=10, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path / "b")  # fmt: skip
+    resumed.fit(lg.GAN(hidden_dim=8, num_layers=1, lr_decay=0.01), data, ckpt_path=tmp_path / "half.ckpt")
+    assert [opt.param_groups[0]["lr"] for opt in resumed.optimizers] == pytest.approx([2e-6, 2e-6])
+    with pytest.raises(lg.ConfigurationError, match="replaces g_scheduler/d_scheduler"):
+        lg.GAN(lr_decay=0.01, g_scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1))
