@@ -138,10 +138,12 @@ class BaseGAN(L.LightningModule):
         d_scheduler: the same for the discriminator.
         scheduler_interval: step the schedulers every ``"epoch"`` or every ``"batch"``.
         lr_decay: decay both learning rates linearly, every generator step, from their
-            initial values to ``lr_decay`` times them at the last step of the run (the
-            trainer's ``max_steps``, or ``max_epochs`` of batches), e.g. 0.01; the run's
-            length is read when fitting starts, so a changed ``max_steps`` needs no other
-            change. ``None`` keeps them constant (or use ``g_scheduler`` / ``d_scheduler``).
+            initial values to ``lr_decay`` times them at generator step ``lr_decay_steps``,
+            e.g. 0.01, and keep them there. ``None`` keeps them constant (or use
+            ``g_scheduler`` / ``d_scheduler``).
+        lr_decay_steps: where the decay ends; ``None``: the last step of the run as first
+            started (the trainer's ``max_steps``, or ``max_epochs`` of batches; a resumed run
+            keeps its schedule). Set it to extend runs with ``--ckpt_path`` on one schedule.
         n_critic: discriminator updates per generator update.
         pack: PacGAN packing (Lin et al. 2018): the discriminator sees ``pack`` samples
             concatenated along the first feature dimension, real with real and fake with
@@ -191,6 +193,7 @@ class BaseGAN(L.LightningModule):
         d_scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["epoch", "batch"] = "epoch",
         lr_decay: float | None = None,
+        lr_decay_steps: int | None = None,
         n_critic: int = 1,
         pack: int = 1,
         ema_decay: float | None = None,
@@ -228,6 +231,8 @@ class BaseGAN(L.LightningModule):
                 f"g_scheduler/d_scheduler: pass one or the other; got lr_decay={lr_decay} with schedulers "
                 f"{g_scheduler is not None}/{d_scheduler is not None}."
             )
+        if lr_decay_steps is not None and lr_decay_steps < 1:
+            raise ConfigurationError(f"lr_decay_steps must be >= 1 generator steps or None, got {lr_decay_steps}.")
         if gradient_clip_val is not None and gradient_clip_val <= 0:
             raise ConfigurationError(f"gradient_clip_val must be > 0 or None (no clipping), got {gradient_clip_val}.")
         if self.conditional and not num_classes:
@@ -258,6 +263,7 @@ class BaseGAN(L.LightningModule):
         self._scheduler_factories = (g_scheduler, d_scheduler)
         self.scheduler_interval: Literal["epoch", "batch"] = "batch" if lr_decay is not None else scheduler_interval
         self.lr_decay = lr_decay
+        self.lr_decay_steps = lr_decay_steps
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.channels_last = channels_last
@@ -641,11 +647,11 @@ class BaseGAN(L.LightningModule):
         return (optimizers, schedulers) if schedulers else optimizers
 
     def _linear_decay(self, optimizer: Optimizer) -> LRScheduler:
-        total = self.trainer.estimated_stepping_batches  # generator steps: one per batch
+        total = self.lr_decay_steps or self.trainer.estimated_stepping_batches  # generator steps: one per batch
         if not math.isfinite(total):
             raise ConfigurationError(
                 "lr_decay decays the learning rates over the whole run, which has no end here: set the trainer's "
-                "max_steps or max_epochs."
+                "max_steps or max_epochs, or lr_decay_steps."
             )
         assert self.lr_decay is not None
         return LinearLR(optimizer, start_factor=1.0, end_factor=self.lr_decay, total_iters=max(int(total), 1))

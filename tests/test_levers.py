@@ -92,5 +92,10 @@ def test_lr_decay_reaches_its_fraction_at_the_last_step_of_the_run_and_survives_
                         default_root_dir=tmp_path / "b")  # fmt: skip
     resumed.fit(lg.GAN(hidden_dim=8, num_layers=1, lr_decay=0.01), data, ckpt_path=tmp_path / "half.ckpt")
     assert [opt.param_groups[0]["lr"] for opt in resumed.optimizers] == pytest.approx([2e-6, 2e-6])
+    # lr_decay_steps: the decay ends there and the rates stay at the final fraction.
+    early = L.Trainer(max_steps=6, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      default_root_dir=tmp_path / "c")  # fmt: skip
+    early.fit(lg.GAN(hidden_dim=8, num_layers=1, lr_decay=0.5, lr_decay_steps=4), data)
+    assert early.optimizers[1].param_groups[0]["lr"] == pytest.approx(1e-4)
     with pytest.raises(lg.ConfigurationError, match="replaces g_scheduler/d_scheduler"):
         lg.GAN(lr_decay=0.01, g_scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1))
