@@ -38,10 +38,13 @@ all with G and D MLPs of 4 hidden layers x 400 units and a 2-d latent space:
   ``n_critic=5`` (Gulrajani et al. 2017) on the same MLPs (opt in: ``--variants ... wgan_gp``;
   each step costs ~6x a GAN step).
 * ``recipe``: GAN + R1 (gamma 0.1) + both learning rates decayed linearly to 1% over the
-  run; ``recipe_*`` change one lever each (``recipe_drs``: evaluated on samples drawn by
-  discriminator rejection sampling; ``recipe_no_decay``, ``recipe_no_r1``, ``recipe_r1_1``,
-  ``recipe_r1_001``, ``recipe_ema``, ``recipe_pack4``, ``recipe_n_critic2``,
+  run; ``recipe_*`` change one lever each (``recipe_no_decay``, ``recipe_no_r1``,
+  ``recipe_r1_1``, ``recipe_r1_001``, ``recipe_ema``, ``recipe_pack4``, ``recipe_n_critic2``,
   ``recipe_pacgan_nets``).
+
+``--rejection-quantile Q`` also evaluates every unpacked variant's trained runs on samples drawn
+by discriminator rejection sampling (Azadi et al. 2019, :mod:`lightning_gans.rejection`), as
+extra rows ``<variant>+drs``: the same generators, a sampler that acts on the trained model.
 
 Protocol and its deviations from PacGAN's (github.com/fjxmlzn/PacGAN,
 ``synthetic_data_experiments/2D*_GAN&PacGAN/config.py``):
@@ -195,9 +198,6 @@ class Variant:
     """``(settings, steps, members) -> model``; ``members > 1`` only when :attr:`vectorised`."""
     vectorised: bool = True
     """Whether its seeds can train as one GANEnsemble (GAN-based variants)."""
-    rejection_quantile: float | None = None
-    """Evaluate samples drawn by discriminator rejection sampling with this quantile
-    (:func:`lightning_gans.rejection.rejection_sample`) instead of plain samples."""
 
 
 def _separate_only(build: Callable[[Settings], BaseGAN]) -> Callable[[Settings, int, int], BaseGAN]:
@@ -238,7 +238,6 @@ VARIANTS: dict[str, Variant] = {
     ),
     # The recipe and its ablations: one lever changed per row.
     "recipe": Variant("**Recipe**: GAN + R1 0.1 + LR decay", _recipe),
-    "recipe_drs": Variant("Recipe + rejection sampling (DRS, quantile 0.5)", _recipe, rejection_quantile=0.5),
     "recipe_no_decay": Variant("Recipe, constant LR", functools.partial(_recipe, lr_decay=False)),
     "recipe_no_r1": Variant("Recipe without R1", functools.partial(_recipe, r1=0.0)),
     "recipe_r1_1": Variant("Recipe, R1 gamma 1", functools.partial(_recipe, r1=1.0)),
@@ -251,6 +250,17 @@ VARIANTS: dict[str, Variant] = {
         functools.partial(_recipe, g_batch_norm=True, d_hidden_dim=200, d_num_layers=3, d_maxout_pieces=5),
     ),
 }
+DRS = "+drs"
+
+
+def label_of(name: str, rejection_quantile: float | None = None) -> str:
+    """A row's label; ``<variant>+drs`` rows name the sampler."""
+    if name.endswith(DRS):
+        quantile = "" if rejection_quantile is None else f", quantile {rejection_quantile:g}"
+        return f"{VARIANTS[name.removesuffix(DRS)].label} + rejection sampling (DRS{quantile})"
+    return VARIANTS[name].label
+
+
 DEFAULT_VARIANTS = ("gan", "pacgan4", "gan_r1")
 
 
@@ -284,10 +294,17 @@ def _trainer(steps: int) -> L.Trainer:
 
 
 def train_and_evaluate(
-    variant: str, mixture: str, seeds: Sequence[int], steps: int, batch_size: int, settings: Settings
+    variant: str,
+    mixture: str,
+    seeds: Sequence[int],
+    steps: int,
+    batch_size: int,
+    settings: Settings,
+    rejection_quantile: float | None = None,
 ) -> list[RunResult]:
     """Train ``seeds`` runs of ``variant`` for ``steps`` generator steps (as one GANEnsemble when
-    there are several seeds), then mode statistics of 2,500 samples of each run."""
+    there are several seeds), then mode statistics of 2,500 samples of each run (and, with
+    ``rejection_quantile``, of 2,500 samples by rejection sampling, as variant ``<variant>+drs``)."""
     members = len(seeds)
     L.seed_everything(seeds[0], verbose=False)
     model = VARIANTS[variant].build(settings, steps, members)
@@ -313,35 +330,34 @@ def train_and_evaluate(
         torch.randn(NUM_EVAL_SAMPLES, settings.latent_dim, generator=torch.Generator().manual_seed(10_000 + seed))
         for seed in seeds
     ])  # fmt: skip
-    quantile = VARIANTS[variant].rejection_quantile
-    if quantile is None:
-        samples = model.sample(noise=noise).view(members, NUM_EVAL_SAMPLES, -1)  # member k's rows: chunk k
-    else:
+    samples = {variant: model.sample(noise=noise).view(members, NUM_EVAL_SAMPLES, -1)}  # member k: chunk k
+    if rejection_quantile is not None and model.pack == 1:
         runs = [model.member(k) for k in range(members)] if isinstance(model, GANEnsemble) else [model]
         streams = [torch.Generator().manual_seed(10_000 + seed) for seed in seeds]
-        samples = torch.stack([
-            rejection_sample(run, NUM_EVAL_SAMPLES, quantile, generator=stream).samples
+        samples[f"{variant}{DRS}"] = torch.stack([
+            rejection_sample(run, NUM_EVAL_SAMPLES, rejection_quantile, generator=stream).samples
             for run, stream in zip(runs, streams)
         ])  # fmt: skip
     seconds = (time.perf_counter() - start) / members
-    if not torch.isfinite(samples).all():
+    if not all(torch.isfinite(s).all() for s in samples.values()):
         return failed("non-finite samples")
     results = []
-    for seed, member_samples in zip(seeds, samples):
-        stats = mode_statistics(member_samples, mixture_.means, mixture_.std, threshold=3.0)
-        results.append(
-            RunResult(
-                variant,
-                mixture,
-                seed,
-                seconds,
-                stats.modes,
-                stats.num_modes,
-                stats.hq_fraction,
-                stats.reverse_kl,
-                members=members,
-            )  # fmt: skip
-        )
+    for name, per_run in samples.items():
+        for seed, run_samples in zip(seeds, per_run):
+            stats = mode_statistics(run_samples, mixture_.means, mixture_.std, threshold=3.0)
+            results.append(
+                RunResult(
+                    name,
+                    mixture,
+                    seed,
+                    seconds,
+                    stats.modes,
+                    stats.num_modes,
+                    stats.hq_fraction,
+                    stats.reverse_kl,
+                    members=members,
+                )  # fmt: skip
+            )
     return results
 
 
@@ -362,11 +378,16 @@ def _fmt(mean: float, se: float, percent: bool = False, digits: int = 2) -> str:
     return text if math.isnan(se) else f"{text} ± {se * scale:.{digits}f}{unit}"
 
 
-def summarise(results: Sequence[RunResult], variants: Sequence[str], mixtures: Sequence[str]) -> list[dict]:
+def summarise(
+    results: Sequence[RunResult],
+    variants: Sequence[str],
+    mixtures: Sequence[str],
+    rejection_quantile: float | None = None,
+) -> list[dict]:
     """One row per variant: for each mixture, (mean, se) of the three metrics and the run counts."""
     rows = []
     for variant in variants:
-        row: dict = {"variant": variant, "label": VARIANTS[variant].label}
+        row: dict = {"variant": variant, "label": label_of(variant, rejection_quantile)}
         for mixture in mixtures:
             runs = [r for r in results if r.variant == variant and r.mixture == mixture]
             ok = [r for r in runs if r.error is None]
@@ -441,6 +462,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="train each seed on its own (default: the seeds of a GAN-based variant train as one GANEnsemble)",
     )
+    parser.add_argument(
+        "--rejection-quantile",
+        type=float,
+        help="also evaluate each unpacked variant on samples by discriminator rejection sampling with this quantile "
+        "(rows <variant>+drs)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 20 steps")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
@@ -484,6 +511,16 @@ def _jobs(args: argparse.Namespace) -> list[tuple[list[int], str, str]]:
     return jobs
 
 
+def _drs_rows(results: Sequence[RunResult]) -> list[str]:
+    return sorted({r.variant for r in results if r.variant.endswith(DRS)})
+
+
+def _rows(variants: Sequence[str], results: Sequence[RunResult]) -> list[str]:
+    """``variants`` in order, each followed by its ``+drs`` row when there is one."""
+    drs = set(_drs_rows(results))
+    return [row for v in variants for row in (v, v + DRS) if row == v or row in drs]
+
+
 def _outcome(job: Sequence[RunResult]) -> str:
     ok = [r for r in job if r.error is None]
     if not ok:
@@ -507,7 +544,7 @@ def _run_study(args: argparse.Namespace) -> str:
     if args.summarise:  # tables of earlier runs (e.g. one process per mixture)
         results = _load_runs(args.summarise)
         seeds = sorted({r.seed for r in results})
-        variants = [v for v in VARIANTS if any(r.variant == v for r in results)]
+        variants = _rows([v for v in VARIANTS if any(r.variant == v for r in results)], results)
         mixtures = [m for m in MIXTURES if any(r.mixture == m for r in results)]
         table = markdown_table(summarise(results, variants, mixtures), mixtures)
         text = f"{table}\n\nMean ± standard error over {len(seeds)} seed(s), from {len(results)} runs.\n"
@@ -517,26 +554,32 @@ def _run_study(args: argparse.Namespace) -> str:
         return text
     results: list[RunResult] = []
     total = len(args.variants) * len(args.mixtures) * args.seeds
+    trained = 0
     study_start = time.perf_counter()
     for seeds, mixture, variant in _jobs(args):
-        job = train_and_evaluate(variant, mixture, seeds, args.steps, args.batch_size, settings)
+        job = train_and_evaluate(
+            variant, mixture, seeds, args.steps, args.batch_size, settings, args.rejection_quantile
+        )
         results.extend(job)
+        trained += len(seeds)
         if args.runs_log is not None:
             with args.runs_log.open("a") as log:
                 log.writelines(json.dumps(dataclasses.asdict(result)) + "\n" for result in job)
         elapsed = time.perf_counter() - study_start
-        left = elapsed / len(results) * (total - len(results))
-        seconds = sum(r.seconds for r in job)
+        left = elapsed / trained * (total - trained)
+        seconds = sum(r.seconds for r in job if r.variant == variant)
         together = f"seeds {seeds[0]}-{seeds[-1]} as one model" if len(seeds) > 1 else f"seed {seeds[0]}"
+        drs = "".join(f"; {name}: {_outcome([r for r in job if r.variant == name])}" for name in _drs_rows(job))
         print(
-            f"[{len(results)}/{total}] {variant:8s} {mixture:4s} {together}: {seconds:6.1f} s "
-            f"({args.steps / seconds:.1f} steps/s)  {_outcome(job)}"
+            f"[{trained}/{total}] {variant:8s} {mixture:4s} {together}: {seconds:6.1f} s "
+            f"({args.steps / seconds:.1f} steps/s)  {_outcome([r for r in job if r.variant == variant])}{drs}"
             f"  ({format_duration(elapsed)} elapsed, ~{format_duration(left)} left)",
             file=sys.stderr,
             flush=True,
         )
     wall = time.perf_counter() - study_start
-    table = markdown_table(summarise(results, args.variants, args.mixtures), args.mixtures)
+    rows = summarise(results, _rows(args.variants, results), args.mixtures, args.rejection_quantile)
+    table = markdown_table(rows, args.mixtures)
     caption = (
         f"Mean ± standard error over {args.seeds} seed(s); {args.steps:,} generator steps, batch {args.batch_size}, "
         f"Adam(lr {settings.lr:g}, beta1 {settings.beta1:g}), latent dim 2, {_networks(settings)}; "
