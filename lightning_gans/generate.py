@@ -23,6 +23,7 @@ from lightning_gans.base import BaseGAN
 from lightning_gans.checkpoint import load_gan
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.progress import Progress
+from lightning_gans.rejection import rejection_sample
 from lightning_gans.utils import to_uint8, to_uint8_grid
 
 
@@ -34,6 +35,7 @@ class GeneratedSamples:
     num_samples: int
     files: list[Path] = field(default_factory=list)
     preview: Path | None = None  # grid.png or scatter.png
+    acceptance_rate: float | None = None  # with rejection sampling: accepted / drawn
 
 
 def resolve_labels(gan: BaseGAN, num_samples: int, labels: Sequence[int] | None) -> Tensor | None:
@@ -105,6 +107,7 @@ def generate_samples(
     grid_size: int = 64,
     overwrite: bool = False,
     progress: bool = False,
+    rejection_quantile: float | None = None,
 ) -> GeneratedSamples:
     """Write ``num_samples`` samples of ``gan`` to ``output_dir`` (see the module docstring).
 
@@ -121,6 +124,9 @@ def generate_samples(
             ``generate`` wrote there (``sample_*.png``, ``grid.png``, ``samples.csv``,
             ``scatter.png``), so the folder never mixes two runs' samples.
         progress: print progress (counts, time left) for long runs.
+        rejection_quantile: keep only the samples discriminator rejection sampling accepts
+            (:func:`lightning_gans.rejection.rejection_sample` with this quantile; unconditional
+            models without packing); the acceptance rate is in the result.
     """
     from PIL import Image
 
@@ -135,7 +141,15 @@ def generate_samples(
     kept: list[Tensor] = []  # images for the grid, or every point
     index = 0
     counter = Progress(num_samples, f"[generate] {type(gan).__name__}", unit="samples", enabled=progress)
-    batches = iter_samples(gan, num_samples, label_tensor, seed, batch_size, use_ema, progress=counter)
+    batches: Iterator[tuple[Tensor, Tensor | None]]
+    if rejection_quantile is None:
+        batches = iter_samples(gan, num_samples, label_tensor, seed, batch_size, use_ema, progress=counter)
+    else:
+        drawn = rejection_sample(
+            gan, num_samples, rejection_quantile, generator=torch.Generator().manual_seed(seed), use_ema=use_ema
+        )
+        result.acceptance_rate = drawn.acceptance_rate
+        batches = ((chunk, None) for chunk in drawn.samples.float().cpu().split(batch_size))
     for samples, batch_labels in batches:
         if samples.dim() == 4:
             for image, label in zip(to_uint8_images(samples).numpy(), _labels_or_none(batch_labels, len(samples))):
@@ -260,6 +274,12 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--device", default="auto", help="'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...")
     cli.add_argument("--no_ema", action="store_true", help="sample from the trained generator, not its EMA copy")
     cli.add_argument(
+        "--rejection_quantile",
+        type=float,
+        help="keep only samples that discriminator rejection sampling (Azadi et al. 2019) accepts; gamma is this "
+        "quantile of the acceptance logits (0.5: about half accepted); unconditional models without packing",
+    )
+    cli.add_argument(
         "--overwrite", action="store_true", help="replace the samples in a non-empty --output_dir (refused otherwise)"
     )
     return cli
@@ -280,8 +300,11 @@ def main(args: Sequence[str] | None = None) -> GeneratedSamples:
         use_ema=not options.no_ema,
         overwrite=options.overwrite,
         progress=True,
+        rejection_quantile=options.rejection_quantile,
     )
     source = "EMA generator" if gan.generator_ema is not None and not options.no_ema else "generator"
+    if result.acceptance_rate is not None:
+        source += f", rejection sampling: {100 * result.acceptance_rate:.1f}% accepted"
     what = "images" if result.preview is not None and result.preview.name == "grid.png" else "points"
     print(
         f"Wrote {result.num_samples} {what} of {type(gan).__name__} ({source}, seed {options.seed}, {device}) "

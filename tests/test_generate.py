@@ -1,6 +1,7 @@
 """Using a trained model: load_gan and ``python -m lightning_gans generate``."""
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from lightning_gans.checkpoint import CheckpointError
 from lightning_gans.cli import main as cli_main
 from lightning_gans.generate import generate_samples
 from lightning_gans.generate import main as generate_main
+from lightning_gans.rejection import rejection_sample
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,6 +85,21 @@ def test_generate_writes_points_reproducibly(cli_checkpoint, tmp_path, capsys):
     np.testing.assert_allclose(points, expected.numpy(), rtol=1e-6, atol=1e-7)
     cli_main([*args[:-1], "8", "--output_dir", str(tmp_path / "c")])
     assert not np.array_equal(points, read_points(tmp_path / "c" / "samples.csv")[1])
+
+
+def test_generate_with_rejection_sampling_writes_the_accepted_samples(cli_checkpoint, tmp_path, capsys):
+    args = ["generate", "--ckpt_path", str(cli_checkpoint), "--num_samples", "400", "--seed", "3"]
+    cli_main([*args, "--output_dir", str(tmp_path / "plain")])
+    cli_main([*args, "--output_dir", str(tmp_path / "drs"), "--rejection_quantile", "0.8"])
+    out = capsys.readouterr().out
+    rate = float(re.search(r"rejection sampling: ([\d.]+)% accepted", out).group(1))
+    assert 5 < rate < 50  # quantile 0.8 keeps about a fifth of the draws
+    # The points are rejection_sample's from the seed (its math: tests/test_rejection.py), not the plain ones.
+    gan = lg.load_gan(cli_checkpoint)
+    expected = rejection_sample(gan, 400, 0.8, generator=torch.Generator().manual_seed(3)).samples
+    kept = read_points(tmp_path / "drs" / "samples.csv")[1]
+    np.testing.assert_allclose(kept, expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(kept, read_points(tmp_path / "plain" / "samples.csv")[1])
 
 
 def test_images_with_ema_round_trip_through_a_python_checkpoint(tmp_path):
