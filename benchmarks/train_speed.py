@@ -11,8 +11,8 @@ steps (allocator, cuDNN autotuning, compilation). Two workloads:
   latent 2) on 2-D points, where each step is short and the loop's per-step overhead shows.
 
     python benchmarks/train_speed.py                       # CPU, fp32
-    python benchmarks/train_speed.py --workload toy --hidden 400 --layers 4 --batch-size 100 --steps 500
-    python benchmarks/train_speed.py --workload toy --hidden 128 --layers 4 --batch-size 500 --steps 500
+    python benchmarks/train_speed.py --workload toy --hidden 400 --layers 4 --batch-size 100 --steps 1000 --threads 1
+    python benchmarks/train_speed.py --workload toy --hidden 128 --layers 4 --batch-size 500 --steps 1000 --threads 1
     python benchmarks/train_speed.py --device cuda --precision bf16-mixed --compile --channels-last
 
 Prints steps/s and images/s (generated images per second) for both loops and their ratio.
@@ -168,7 +168,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--log-dir", default="lightning_logs/benchmark")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 is the least noisy")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     runs = {
         "plain PyTorch loop": lambda: run_plain(args),
