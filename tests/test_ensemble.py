@@ -91,3 +91,15 @@ def test_member_samples_are_each_members_own_and_sample_draws_from_their_mixture
     assert ensemble.sample(7).shape == (7, 2)  # any n: rows are padded to a multiple of the members
     with pytest.raises(IndexError, match="members 0..3"):
         ensemble.member(4)
+
+
+def test_an_ensemble_checkpoint_loads_back_with_its_members(tmp_path):
+    model = lg.GANEnsemble(members=3, hidden_dim=8, num_layers=1)
+    trainer = L.Trainer(max_steps=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(model, lg.ToyDataModule(batch_size=30, num_samples=300))
+    trainer.save_checkpoint(tmp_path / "ensemble.ckpt")
+    loaded = lg.load_gan(tmp_path / "ensemble.ckpt")
+    assert type(loaded) is lg.GANEnsemble and loaded.members == 3
+    noise = torch.randn(4, 2)
+    torch.testing.assert_close(loaded.member(2).sample(noise=noise), model.member(2).sample(noise=noise))
