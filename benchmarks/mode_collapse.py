@@ -12,15 +12,15 @@ reports, as mean +- standard error over seeds:
 
 PacGAN's own numbers (Table 1, mean over 10 runs) are printed beside ours.
 
-    python benchmarks/mode_collapse.py                                 # the full study
+    python benchmarks/mode_collapse.py                                 # the study (README table)
     python benchmarks/mode_collapse.py --mixtures ring --runs-log ring.jsonl &   # or one process
     python benchmarks/mode_collapse.py --mixtures grid --runs-log grid.jsonl     # per mixture,
     python benchmarks/mode_collapse.py --summarise ring.jsonl grid.jsonl        # then one table
     python benchmarks/mode_collapse.py --quick                         # smoke check (1 seed, 20 steps)
     python benchmarks/mode_collapse.py --variants gan pacgan4 --mixtures ring --seeds 3 --steps 2000
+    python benchmarks/mode_collapse.py --variants recipe recipe_no_r1 recipe_ema --steps 4000 --seeds 5  # ablations
     python benchmarks/mode_collapse.py --output mode_collapse.md       # also write the markdown table
     python benchmarks/mode_collapse.py --runs-log runs.jsonl           # and keep every run's numbers
-    python benchmarks/mode_collapse.py --variants recipe gan pacgan4 --hidden-dim 128 --steps 6000  # the recipe
 
 The seeds of a GAN-based variant train together as one :class:`~lightning_gans.GANEnsemble`
 (10 seeds = one model with 10 independent members, each following exactly the updates of its
@@ -28,7 +28,8 @@ own run), so Python's and Lightning's per-step overhead is paid once for all see
 ``--separate-runs`` trains them one by one.
 
 Variants, all built from the library (``lightning_gans.GAN`` or ``BaseGAN`` with its MLPs),
-all with G and D MLPs of 4 hidden layers x 400 units and a 2-d latent space:
+all with G and D MLPs of ``--num-layers`` hidden layers x ``--hidden-dim`` units (default
+4 x 128; PacGAN's are 4 x 400) and a 2-d latent space:
 
 * ``gan``: GAN with the non-saturating loss, PacGAN's baseline;
 * ``pacgan2``, ``pacgan4``: the same GAN with ``pack=2`` / ``pack=4``;
@@ -57,15 +58,14 @@ Protocol and its deviations from PacGAN's (github.com/fjxmlzn/PacGAN,
   samples evaluated; 3-std high-quality threshold; fresh training data per seed.
 * step budget and learning rate: PacGAN trains 400 epochs of 100,000 points at batch 100,
   i.e. 400,000 generator steps, with Adam(1e-4, beta1 0.8). On a CPU this script's default is
-  200x fewer steps (``--steps``, default 2,000) with a 10x larger learning rate, Adam(1e-3,
-  beta1 0.5) (``--lr``, ``--beta1``): at lr 1e-4 and 1,000 steps every variant was still far
-  from the modes (high-quality fractions of 0-5%), which says nothing about collapse. The
-  numbers are therefore short-training numbers, not converged ones; ``--steps 400000 --lr 1e-4
-  --beta1 0.8`` is PacGAN's protocol, for a GPU and a day.
+  about 17x fewer steps (``--steps``, default 24,000) with a 10x larger learning rate,
+  Adam(1e-3, beta1 0.5) (``--lr``, ``--beta1``); the recipe rows decay it linearly to 1e-5.
+  ``--steps 400000 --lr 1e-4 --beta1 0.8`` is PacGAN's schedule, for a GPU.
 * networks: PacGAN's generator has BatchNorm in each of its 4 x 400 ReLU layers, its
   discriminator 3 hidden LinearMaxout layers (200 units, 5 pieces) with N(0, 0.02) init. Here
-  (``--protocol short``, the default) G is the library's MLP (4 x 400 ReLU, no BatchNorm) and D
-  is 4 x 400 LeakyReLU(0.2), both with PyTorch's default init.
+  (``--protocol short``, the default) G is the library's MLP (4 x 128 ReLU, no BatchNorm) and D
+  is 4 x 128 LeakyReLU(0.2), both with PyTorch's default init; ``--hidden-dim 400`` gives
+  PacGAN's widths at about 7x the cost per step.
 
 ``--protocol pacgan`` runs PacGAN's own setting: its networks (``GAN(g_batch_norm=True,
 d_hidden_dim=200, d_num_layers=3, d_maxout_pieces=5)``), Adam(1e-4, beta1 0.8), batch 100,
@@ -261,7 +261,7 @@ def label_of(name: str, rejection_quantile: float | None = None) -> str:
     return VARIANTS[name].label
 
 
-DEFAULT_VARIANTS = ("gan", "pacgan4", "gan_r1")
+DEFAULT_VARIANTS = ("recipe", "gan", "pacgan4")
 
 
 @dataclass
@@ -435,9 +435,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--mixtures", nargs="+", choices=MIXTURES, default=list(MIXTURES))
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(DEFAULT_VARIANTS))
     parser.add_argument("--seeds", type=int, default=10, help="runs per (variant, mixture), seeds 0..N-1")
-    parser.add_argument("--steps", type=int, default=2_000, help="generator steps per run (PacGAN: 400,000)")
+    parser.add_argument("--steps", type=int, default=24_000, help="generator steps per run (PacGAN: 400,000)")
     parser.add_argument("--batch-size", type=int, default=100, help="PacGAN: 100")
-    parser.add_argument("--hidden-dim", type=int, default=400, help="units per hidden layer of G and D (PacGAN: 400)")
+    parser.add_argument("--hidden-dim", type=int, default=128, help="units per hidden layer of G and D (PacGAN: 400)")
     parser.add_argument("--num-layers", type=int, default=4, help="hidden layers of G and D (PacGAN: 4)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of G and D (PacGAN: 1e-4)")
     parser.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of G and D (PacGAN: 0.8)")
@@ -454,7 +454,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--protocol",
         choices=["short", "pacgan"],
         default="short",
-        help="short: this CPU's 2,000-step protocol (the defaults above); pacgan: PacGAN's own networks, "
+        help="short: this CPU's 24,000-step protocol (the defaults above); pacgan: PacGAN's own networks, "
         "Adam(1e-4, 0.8), batch 100 and 400,000 steps (GPU work; --steps still overrides)",
     )
     parser.add_argument(
