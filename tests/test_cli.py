@@ -85,7 +85,7 @@ def test_library_errors_print_one_message(tmp_path: Path):
         "fit", "--config", str(REPO / "configs" / "gan_ring.yaml"), *FAST, "--model.init_args.pack=3", cwd=tmp_path
     )
     assert result.returncode == 1
-    assert "error: A batch of 500 samples cannot be packed in groups of pack=3" in result.stderr
+    assert "error: A batch of 100 samples cannot be packed in groups of pack=3" in result.stderr
     assert "Traceback" not in result.stderr
 
 
