@@ -117,13 +117,15 @@ def test_summarise_merges_runs_logs_of_separate_processes(study, tmp_path):
 
 def test_the_seeds_of_a_gan_variant_train_as_one_ensemble_and_the_others_one_by_one(study, tmp_path, capsys):
     log = tmp_path / "runs.jsonl"
-    study.main(["--seeds", "2", "--steps", "5", "--mixtures", "ring", "--variants", "gan", "lsgan",
-                "--runs-log", str(log)])  # fmt: skip
+    text = study.main(["--seeds", "2", "--steps", "5", "--mixtures", "ring", "--variants", "gan", "lsgan",
+                       "--rejection-quantile", "0.5", "--runs-log", str(log)])  # fmt: skip
     import json
 
     runs = [json.loads(line) for line in log.read_text().splitlines()]
     assert sorted((r["variant"], r["seed"], r["members"]) for r in runs) == [
-        ("gan", 0, 2), ("gan", 1, 2), ("lsgan", 0, 1), ("lsgan", 1, 1)]  # fmt: skip
+        ("gan", 0, 2), ("gan", 1, 2), ("gan+drs", 0, 2), ("gan+drs", 1, 2), ("lsgan", 0, 1), ("lsgan", 1, 1),
+        ("lsgan+drs", 0, 1), ("lsgan+drs", 1, 1)]  # fmt: skip
+    assert "| GAN + rejection sampling (DRS, quantile 0.5) |" in text
     assert all(r["error"] is None and 0 <= r["hq_fraction"] <= 1 for r in runs)
     assert "gan      ring seeds 0-1 as one model" in capsys.readouterr().err
     # --separate-runs trains each seed of a GAN on its own
