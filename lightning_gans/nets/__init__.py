@@ -1,17 +1,21 @@
 """Generator and discriminator networks. They know nothing of training."""
 
 from lightning_gans.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from lightning_gans.nets.ensemble import BatchedLinear, MemberBatchNorm1d, member_network
 from lightning_gans.nets.layers import ConditionalBatchNorm2d, ProjectionHead
 from lightning_gans.nets.mlp import MLPDiscriminator, MLPGenerator
 from lightning_gans.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
+    "BatchedLinear",
     "ConditionalBatchNorm2d",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "MemberBatchNorm1d",
     "ProjectionHead",
     "ResNetDiscriminator",
     "ResNetGenerator",
+    "member_network",
 ]
