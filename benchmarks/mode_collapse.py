@@ -226,16 +226,6 @@ def _recipe(
 
 # name -> the row's label and builder
 VARIANTS: dict[str, Variant] = {
-    "gan": Variant("GAN", lambda s, steps, k: _gan(s, k)),
-    "pacgan2": Variant("PacGAN2", lambda s, steps, k: _gan(s, k, pack=2)),
-    "pacgan4": Variant("PacGAN4", lambda s, steps, k: _gan(s, k, pack=4)),
-    "gan_r1": Variant("GAN + R1 (gamma 0.1)", lambda s, steps, k: _gan(s, k, penalty=R1Penalty(gamma=0.1))),
-    "lsgan": Variant("LSGAN", _separate_only(lambda s: _mlp_gan(s, "least_squares")), vectorised=False),
-    "wgan_gp": Variant(
-        "WGAN-GP (n_critic 5)",
-        _separate_only(lambda s: _mlp_gan(s, "wasserstein", penalty=GradientPenalty(10.0), n_critic=5)),
-        vectorised=False,
-    ),
     # The recipe and its ablations: one lever changed per row.
     "recipe": Variant("**Recipe**: GAN + R1 0.1 + LR decay", _recipe),
     "recipe_no_decay": Variant("Recipe, constant LR", functools.partial(_recipe, lr_decay=False)),
@@ -248,6 +238,16 @@ VARIANTS: dict[str, Variant] = {
     "recipe_pacgan_nets": Variant(
         "Recipe on PacGAN's networks (BatchNorm G, maxout D 3 x 200 x 5)",
         functools.partial(_recipe, g_batch_norm=True, d_hidden_dim=200, d_num_layers=3, d_maxout_pieces=5),
+    ),
+    "gan": Variant("GAN", lambda s, steps, k: _gan(s, k)),
+    "pacgan2": Variant("PacGAN2", lambda s, steps, k: _gan(s, k, pack=2)),
+    "pacgan4": Variant("PacGAN4", lambda s, steps, k: _gan(s, k, pack=4)),
+    "gan_r1": Variant("GAN + R1 (gamma 0.1)", lambda s, steps, k: _gan(s, k, penalty=R1Penalty(gamma=0.1))),
+    "lsgan": Variant("LSGAN", _separate_only(lambda s: _mlp_gan(s, "least_squares")), vectorised=False),
+    "wgan_gp": Variant(
+        "WGAN-GP (n_critic 5)",
+        _separate_only(lambda s: _mlp_gan(s, "wasserstein", penalty=GradientPenalty(10.0), n_critic=5)),
+        vectorised=False,
     ),
 }
 DRS = "+drs"
@@ -277,6 +277,8 @@ class RunResult:
     error: str | None = None
     members: int = 1
     """Seeds trained together in one GANEnsemble (``seconds`` is then the ensemble's time / members)."""
+    rejection_quantile: float | None = None
+    """For ``<variant>+drs`` rows: the quantile of the rejection sampling that drew the samples."""
 
 
 def _trainer(steps: int) -> L.Trainer:
@@ -387,7 +389,9 @@ def summarise(
     """One row per variant: for each mixture, (mean, se) of the three metrics and the run counts."""
     rows = []
     for variant in variants:
-        row: dict = {"variant": variant, "label": label_of(variant, rejection_quantile)}
+        quantiles = {r.rejection_quantile for r in results if r.variant == variant} - {None}
+        quantile = quantiles.pop() if len(quantiles) == 1 else rejection_quantile
+        row: dict = {"variant": variant, "label": label_of(variant, quantile)}
         for mixture in mixtures:
             runs = [r for r in results if r.variant == variant and r.mixture == mixture]
             ok = [r for r in runs if r.error is None]
@@ -415,7 +419,11 @@ def markdown_table(rows: Sequence[dict], mixtures: Sequence[str]) -> str:
         runs = []
         for mixture in mixtures:
             m = row[mixture]
-            cells += [_fmt(*m["modes"], digits=1), _fmt(*m["hq_fraction"], percent=True), _fmt(*m["reverse_kl"])]
+            cells += [
+                _fmt(*m["modes"], digits=1),
+                _fmt(*m["hq_fraction"], percent=True),
+                _fmt(*m["reverse_kl"], digits=3),
+            ]
             runs.append(f"{m['runs']}" + (f" ({m['failed']})" if m["failed"] else ""))
         cells.append(" / ".join(runs))
         lines.append("| " + " | ".join(cells) + " |")

@@ -92,7 +92,7 @@ def test_summary_statistics(study):
     assert row["ring"]["modes"] == pytest.approx((7.0, 1.0))
     assert row["ring"]["runs"] == 3 and row["ring"]["failed"] == 1
     table = study.markdown_table([row], ["ring"])
-    assert "| GAN | 7.0 ± 1.0 | 95.0% ± 5.0% | 0.30 ± 0.20 | 3 (1) |" in table
+    assert "| GAN | 7.0 ± 1.0 | 95.0% ± 5.0% | 0.300 ± 0.200 | 3 (1) |" in table
 
 
 def test_summarise_merges_runs_logs_of_separate_processes(study, tmp_path):
