@@ -149,6 +149,7 @@ def generate_samples(
             gan, num_samples, rejection_quantile, generator=torch.Generator().manual_seed(seed), use_ema=use_ema
         )
         result.acceptance_rate = drawn.acceptance_rate
+        counter.update(num_samples)  # drawn in one go; the files are written below
         batches = ((chunk, None) for chunk in drawn.samples.float().cpu().split(batch_size))
     for samples, batch_labels in batches:
         if samples.dim() == 4:
