@@ -55,7 +55,9 @@ Protocol and its deviations from PacGAN's (github.com/fjxmlzn/PacGAN,
   variant, so only the loss / packing / penalty differs (WGAN-GP's usual Adam(1e-4, betas
   (0, 0.9)) is not used); batch size 100 (D sees 100 inputs per step; for PacGAN-m, G makes
   m x 100 samples and D sees 100 packed inputs, as in PacGAN); 10 runs per setting; 2,500
-  samples evaluated; 3-std high-quality threshold; fresh training data per seed.
+  samples evaluated; 3-std high-quality threshold; fresh training data per seed (its points
+  drawn with seed ``DATA_SEED_OFFSET + seed``, so the weights and the data never share a
+  random stream).
 * step budget and learning rate: PacGAN trains 400 epochs of 100,000 points at batch 100,
   i.e. 400,000 generator steps, with Adam(1e-4, beta1 0.8). On a CPU this script's default is
   about 17x fewer steps (``--steps``, default 24,000) with a 10x larger learning rate,
@@ -295,6 +297,11 @@ def _trainer(steps: int) -> L.Trainer:
     )
 
 
+DATA_SEED_OFFSET = 1_000_003
+"""Run ``seed`` draws its training points with seed ``DATA_SEED_OFFSET + seed``: seeding the
+weights and the data alike would give both the same random stream."""
+
+
 def train_and_evaluate(
     variant: str,
     mixture: str,
@@ -308,11 +315,14 @@ def train_and_evaluate(
     there are several seeds), then mode statistics of 2,500 samples of each run (and, with
     ``rejection_quantile``, of 2,500 samples by rejection sampling, as variant ``<variant>+drs``)."""
     members = len(seeds)
-    L.seed_everything(seeds[0], verbose=False)
+    L.seed_everything(seeds[0], verbose=False)  # the initial weights (and torch's global stream)
     model = VARIANTS[variant].build(settings, steps, members)
     # PacGAN's D sees `batch_size` packed inputs per step, so G makes pack x batch_size samples.
     datamodule = ToyDataModule(
-        name=mixture, batch_size=batch_size * model.pack * members, num_samples=100_000 * members, seed=seeds[0]
+        name=mixture,
+        batch_size=batch_size * model.pack * members,
+        num_samples=100_000 * members,
+        seed=DATA_SEED_OFFSET + seeds[0],
     )
     mixture_ = datamodule.mixture
     start = time.perf_counter()
