@@ -6,7 +6,7 @@ Every variant, datamodule and callback is importable from here, so a config can 
 
 from lightning_gans import losses, metrics, nets, penalties
 from lightning_gans.base import BaseGAN
-from lightning_gans.callbacks import FidelityMetrics, ModeCoverage, SampleGrid, TwoSampleTest
+from lightning_gans.callbacks import FidelityMetrics, ModeCoverage, SampleGrid, StackedMNISTCoverage, TwoSampleTest
 from lightning_gans.checkpoint import CheckpointError, load_gan
 from lightning_gans.data import (
     CelebADataModule,
@@ -17,6 +17,7 @@ from lightning_gans.data import (
     ImageDataModule,
     ImageFolderDataModule,
     MNISTDataModule,
+    StackedMNISTDataModule,
     ToyDataModule,
 )
 from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError, NonFiniteSamplesError
@@ -53,6 +54,8 @@ __all__ = [
     "NonFiniteSamplesError",
     "R1GAN",
     "SNGAN",
+    "StackedMNISTCoverage",
+    "StackedMNISTDataModule",
     "ToyDataModule",
     "TwoSampleTest",
     "WGAN",

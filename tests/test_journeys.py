@@ -59,9 +59,11 @@ def sized_config(config: str, folder: Path, assets: dict[str, Path]) -> Path:
         if name == "FidelityMetrics":
             args.update(num_samples=8, num_real=8, batch_size=8, kid_subsets=2, kid_subset_size=4)
             args["cache_dir"] = str(assets["cache"])
-            # A cheap extractor: InceptionV3 cannot be downloaded here, and a 2048x2048 FID costs
-            # ~10 s on this CPU (tests/test_fidelity.py runs the Inception path itself).
-            args["feature_extractor"] = {"class_path": "journey_helpers.PooledPixels"}
+            # The configs' offline digit extractor stays; for Inception a cheap stand-in: it cannot be
+            # downloaded here, and a 2048x2048 FID costs ~10 s on this CPU (tests/test_fidelity.py
+            # runs the Inception path itself).
+            if args.get("feature_extractor") != "mnist":
+                args["feature_extractor"] = {"class_path": "journey_helpers.PooledPixels"}
         elif name == "ModelCheckpoint" and "every_n_train_steps" in args:
             args["every_n_train_steps"] = BATCHES
         elif name in ("SampleGrid",):
@@ -145,6 +147,10 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
     if _is_image(config):
         assert list((first / "checkpoints").glob("best-fid-*.ckpt")), "the best-FID checkpoint was not written"
         assert list((first / "wandb").glob("offline-run-*")), "the W&B run is not in the run folder"
+        if "feature_extractor: mnist" in (REPO / "configs" / config).read_text():  # every metric, offline
+            logged = b"".join(p.read_bytes() for p in (first / "wandb").rglob("*.wandb"))
+            for name in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
+                assert f"metrics/{name}".encode() in logged, f"metrics/{name} is not in the W&B run"
     else:
         assert (first / "metrics.csv").is_file() and list((first / "images").glob("*.png"))
 

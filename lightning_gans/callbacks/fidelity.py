@@ -1,4 +1,5 @@
-"""FID, Inception Score and KID during training, with torchmetrics and torch-fidelity's InceptionV3.
+"""FID, Inception Score, KID, precision/recall and density/coverage during training, with
+torchmetrics and torch-fidelity's InceptionV3 or the package's offline digit classifier.
 
 Comparable numbers need the same protocol every time; this callback fixes and logs it:
 which real split and how many real images, how many generated images, which feature
@@ -26,10 +27,18 @@ from lightning_gans._compat import inception_features
 from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError, GANError
 from lightning_gans.generate import iter_samples, resolve_labels
+from lightning_gans.metrics.digits import WEIGHTS_PATH, DigitFeatures
+from lightning_gans.metrics.prdc import PrecisionRecallDensityCoverage
 from lightning_gans.progress import Progress
 from lightning_gans.utils import datamodule_of, is_fast_dev_run, to_uint8
 
 INCEPTION_NAME = "inception-v3-compat"
+METRICS = ("fid", "is", "kid", "prdc")
+PRDC_NAMES = ("precision", "recall", "density", "coverage")
+"""What :class:`FidelityMetrics` computes; ``prdc`` is precision, recall, density and coverage."""
+EXTRACTORS = ("inception", "mnist")
+"""Feature extractors by name: torch-fidelity's InceptionV3, or the packaged digit classifier
+(:mod:`lightning_gans.metrics.digits`; offline, for MNIST-like and Stacked MNIST data)."""
 
 
 def to_uint8_rgb(images: Tensor) -> Tensor:
@@ -70,10 +79,29 @@ class SharedInception(nn.Module):
         self._last = None
 
 
-class _FeatureView(nn.Module):
-    """One output of a :class:`SharedInception`, in the ``(N, d)`` form torchmetrics expects."""
+class SharedDigits(nn.Module):
+    """The digit classifier run once per batch for all metrics: FID, KID and precision/recall
+    read its features, IS its (joint) class log-probabilities."""
 
-    def __init__(self, shared: SharedInception, index: int, num_features: int) -> None:
+    def __init__(self, channels: int, weights_path: str | None = None) -> None:
+        super().__init__()
+        self.net = DigitFeatures(channels, weights_path)
+        self._last: tuple[Tensor, tuple[Tensor, ...]] | None = None
+
+    def features(self, images: Tensor) -> tuple[Tensor, ...]:
+        if self._last is None or self._last[0] is not images:
+            self._last = (images, self.net.features_and_logits(images))
+        return self._last[1]
+
+    def clear(self) -> None:
+        self._last = None
+
+
+class _FeatureView(nn.Module):
+    """One output of a :class:`SharedInception` or :class:`SharedDigits`, in the ``(N, d)``
+    form torchmetrics expects."""
+
+    def __init__(self, shared: SharedInception | SharedDigits, index: int, num_features: int) -> None:
         super().__init__()
         self.shared = shared
         self.index = index
@@ -110,9 +138,22 @@ def _shard(n: int, rank: int, world: int) -> range:
 
 class FidelityMetrics(PeriodicCallback):
     """At every validation (and/or every ``every_n_batches`` generator steps), compute FID,
-    Inception Score and KID of ``num_samples`` generated images against ``num_real`` real
-    images of the datamodule's ``real_split``; log ``metrics/fid``, ``metrics/is``,
-    ``metrics/is_std``, ``metrics/kid``, ``metrics/kid_std``.
+    Inception Score, KID, precision, recall, density and coverage of ``num_samples``
+    generated images against ``num_real`` real images of the datamodule's ``real_split``;
+    log ``metrics/fid``, ``metrics/is``, ``metrics/is_std``, ``metrics/kid``,
+    ``metrics/kid_std``, ``metrics/precision``, ``metrics/recall``, ``metrics/density``,
+    ``metrics/coverage``. All of them read one forward pass of the feature extractor per batch.
+
+    Precision and recall (Kynkäänniemi et al. 2019, k = 3) and density and coverage (Naeem
+    et al. 2020, k = 5) separate what FID mixes: low precision means samples off the data,
+    low recall or coverage means parts of the data (modes) the samples miss. See
+    :mod:`lightning_gans.metrics.prdc`.
+
+    ``feature_extractor="mnist"`` uses the digit classifier shipped with the package: offline,
+    thousands of images per second on a CPU, for MNIST-like data (each channel of a Stacked
+    MNIST image is embedded as one digit, and IS then counts its 1,000 classes). Its numbers
+    are comparable only among runs that use the same extractor, not with papers' Inception
+    FIDs.
 
     Nothing is evaluated under ``fast_dev_run`` (which also turns checkpoints and loggers
     off). By default it evaluates when Lightning validates, so the trainer's
@@ -138,12 +179,17 @@ class FidelityMetrics(PeriodicCallback):
         num_real: real images, a fixed random subset of ``real_split`` (``None``: all of it).
         real_split: ``"train"`` or ``"val"`` split of the datamodule (``dataset(split)``).
         batch_size: images per forward pass of the generator and the feature extractor.
-        metrics: which of ``"fid"``, ``"is"``, ``"kid"`` to compute.
+        metrics: which of ``"fid"``, ``"is"``, ``"kid"``, ``"prdc"`` (precision, recall,
+            density, coverage) to compute.
         feature_extractor_weights_path: a local copy of torch-fidelity's InceptionV3
-            weights, for machines without internet.
-        feature_extractor: a custom ``nn.Module`` mapping ``uint8`` images ``(N, 3, H, W)``
-            to features ``(N, d)`` (e.g. a small MNIST classifier); replaces Inception for
-            all three metrics (IS then reads its outputs as class logits).
+            weights, for machines without internet (with ``feature_extractor="mnist"``:
+            other digit-classifier weights than the packaged ones).
+        feature_extractor: ``"inception"`` (default), ``"mnist"`` (the packaged digit
+            classifier), or a custom ``nn.Module`` mapping ``uint8`` images ``(N, 3, H, W)``
+            to features ``(N, d)``, which then serves every metric (IS reads its outputs as
+            class logits).
+        k_precision_recall: neighbours of precision and recall's balls (paper: 3).
+        k_density_coverage: neighbours of density and coverage's balls (paper: 5).
         antialias: resize with antialiasing; ``False`` (default) uses torch-fidelity's
             TensorFlow-compatible resize, which published FIDs use.
         kid_subsets: KID's number of subsets; ``kid_subset_size``: their size.
@@ -163,20 +209,47 @@ class FidelityMetrics(PeriodicCallback):
         num_real: int | None = 10_000,
         real_split: Literal["train", "val"] = "train",
         batch_size: int = 100,
-        metrics: Sequence[str] = ("fid", "is", "kid"),
+        metrics: Sequence[str] = METRICS,
         feature_extractor_weights_path: str | None = None,
-        feature_extractor: nn.Module | None = None,
+        feature_extractor: nn.Module | str | None = None,
         antialias: bool = False,
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
+        k_precision_recall: int = 3,
+        k_density_coverage: int = 5,
         cache_dir: str | None = "~/.cache/lightning_gans/fidelity",
         seed: int = 0,
     ) -> None:
-        unknown = set(metrics) - {"fid", "is", "kid"}
+        unknown = set(metrics) - set(METRICS)
         if unknown or not metrics:
-            raise ConfigurationError(f"metrics must be a non-empty subset of fid, is, kid; got {list(metrics)}.")
+            raise ConfigurationError(
+                f"metrics must be a non-empty subset of {', '.join(METRICS)}; got {list(metrics)}."
+            )
+        if isinstance(feature_extractor, str):
+            if feature_extractor not in EXTRACTORS:
+                raise ConfigurationError(
+                    f"feature_extractor must be one of {', '.join(EXTRACTORS)} or an nn.Module; "
+                    f"got {feature_extractor!r}."
+                )
+            self.extractor_name = feature_extractor
+            feature_extractor = None
+        else:
+            self.extractor_name = "inception" if feature_extractor is None else "custom"
         if feature_extractor is not None and feature_extractor_weights_path is not None:
             raise ConfigurationError("Pass either feature_extractor or feature_extractor_weights_path, not both.")
+        if "prdc" in metrics and min(num_samples, num_real or num_samples) <= max(
+            k_precision_recall, k_density_coverage
+        ):
+            raise ConfigurationError(
+                f"precision/recall/density/coverage need more than k = {max(k_precision_recall, k_density_coverage)} "
+                f"generated and real images; got num_samples={num_samples}, num_real={num_real}. Raise them or drop "
+                "'prdc' from metrics."
+            )
+        if min(k_precision_recall, k_density_coverage) < 1:
+            raise ConfigurationError(
+                f"k_precision_recall and k_density_coverage must be >= 1, got {k_precision_recall} and "
+                f"{k_density_coverage}."
+            )
         if every_n_batches is not None and every_n_batches < 1:
             raise ConfigurationError(
                 f"every_n_batches must be >= 1 or None (only at validation), got {every_n_batches}."
@@ -202,12 +275,15 @@ class FidelityMetrics(PeriodicCallback):
         self.antialias = antialias
         self.kid_subsets = kid_subsets
         self.kid_subset_size = kid_subset_size
+        self.k_precision_recall = k_precision_recall
+        self.k_density_coverage = k_density_coverage
         self.cache_dir = os.path.expanduser(cache_dir) if cache_dir else None
         self.seed = seed
         self.fid: FrechetInceptionDistance | None = None
         self.inception_score: InceptionScore | None = None
         self.kid: KernelInceptionDistance | None = None
-        self._shared: SharedInception | None = None
+        self.prdc: PrecisionRecallDensityCoverage | None = None
+        self._shared: SharedInception | SharedDigits | None = None
         self._real_ready = False
         self._fid_buffer: dict[bool, list[Tensor]] = {True: [], False: []}
         self.last: dict[str, float] = {}
@@ -219,6 +295,11 @@ class FidelityMetrics(PeriodicCallback):
             pool: nn.Module
             logits: nn.Module
             pool = logits = _CustomView(self.custom_extractor, image_shape or (3, 299, 299))
+        elif self.extractor_name == "mnist":
+            digits = SharedDigits(self._digit_channels(image_shape), self.weights_path)
+            self._shared = digits
+            pool = _FeatureView(digits, 0, digits.net.num_features)
+            logits = _FeatureView(digits, 1, digits.net.num_classes)
         else:
             self._shared = SharedInception(self.weights_path, self.antialias, logits="is" in self.metric_names)
             pool, logits = _FeatureView(self._shared, 0, 2048), _FeatureView(self._shared, 1, 1008)
@@ -231,12 +312,30 @@ class FidelityMetrics(PeriodicCallback):
             self.kid = KernelInceptionDistance(
                 feature=pool, subsets=self.kid_subsets, subset_size=subset, reset_real_features=False
             ).to(device)
+        if "prdc" in self.metric_names:
+            self.prdc = PrecisionRecallDensityCoverage(
+                pool, self.k_precision_recall, self.k_density_coverage, reset_real_features=False
+            ).to(device)
+
+    @staticmethod
+    def _digit_channels(image_shape: Sequence[int] | None) -> int:
+        """Digits per image: 1 for MNIST-like data, 3 for Stacked MNIST (one per channel)."""
+        channels = int(image_shape[0]) if image_shape else 1
+        if channels not in (1, 3):
+            raise ConfigurationError(
+                f'feature_extractor="mnist" reads grayscale digits or Stacked MNIST (3 channels); the data '
+                f"has {channels} channels. Use the default Inception extractor."
+            )
+        return channels
 
     def protocol(self, trainer: L.Trainer) -> dict[str, Any]:
         """What makes the numbers comparable; logged as hyperparameters."""
         dataset = self._real_dataset(trainer)
         if self.custom_extractor is not None:
             backbone, resize = type(self.custom_extractor).__name__, "custom"
+        elif self.extractor_name == "mnist":
+            backbone = f"lightning_gans digit classifier ({self._digit_weights_id()})"
+            resize = "bilinear-antialias to 28x28 per channel"
         else:
             backbone = "torch-fidelity InceptionV3 (2015-12-05)"
             resize = "bilinear-antialias" if self.antialias else "tf1-bilinear (torch-fidelity)"
@@ -268,7 +367,7 @@ class FidelityMetrics(PeriodicCallback):
 
     def _check_monitors(self, trainer: L.Trainer) -> None:
         """A checkpoint that monitors one of these metrics after validation needs it to exist then."""
-        ours = {"metrics/fid", "metrics/is", "metrics/is_std", "metrics/kid", "metrics/kid_std"}
+        ours = {f"metrics/{name}" for name in ("fid", "is", "is_std", "kid", "kid_std", *PRDC_NAMES)}
         for callback in trainer.checkpoint_callbacks:
             monitor = getattr(callback, "monitor", None)
             if monitor in ours and not self.on_validation:
@@ -302,7 +401,7 @@ class FidelityMetrics(PeriodicCallback):
 
     def _evaluate(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
         device = pl_module.device
-        if self.fid is None and self.inception_score is None and self.kid is None:
+        if not self._fake_metrics():
             # Built at the first evaluation, so a run that never evaluates never loads Inception.
             self._build_metrics(device, getattr(datamodule_of(trainer), "data_shape", None))
         if not self._real_ready:
@@ -323,6 +422,8 @@ class FidelityMetrics(PeriodicCallback):
         if self.kid is not None:
             mean, std = self.kid.compute()
             results["metrics/kid"], results["metrics/kid_std"] = float(mean), float(std)
+        if self.prdc is not None:
+            results.update({f"metrics/{name}": float(value) for name, value in self.prdc.compute().items()})
         if self._shared is not None:
             self._shared.clear()
         self.last = results
@@ -341,7 +442,7 @@ class FidelityMetrics(PeriodicCallback):
             buffered.clear()
 
     def _fake_metrics(self) -> list[Any]:
-        return [m for m in (self.fid, self.inception_score, self.kid) if m is not None]
+        return [m for m in (self.fid, self.inception_score, self.kid, self.prdc) if m is not None]
 
     def _update(self, images: Tensor, real: bool) -> None:
         images = to_uint8_rgb(images)
@@ -353,6 +454,8 @@ class FidelityMetrics(PeriodicCallback):
             self.kid.update(images, real=real)
         if self.inception_score is not None and not real:
             self.inception_score.update(images)
+        if self.prdc is not None:
+            self.prdc.update(images, real=real)
 
     def _generated(self, trainer: L.Trainer, pl_module: Any, progress: Progress | None = None) -> Iterator[Tensor]:
         """This rank's share of ``num_samples`` images from fixed, index-addressed noise, on the
@@ -401,6 +504,8 @@ class FidelityMetrics(PeriodicCallback):
                     b"".join(t.detach().cpu().numpy().tobytes() for t in self.custom_extractor.state_dict().values())
                 ).hexdigest()
             )
+        elif self.extractor_name == "mnist":
+            extractor = f"digits:{self._digit_weights_id()}"
         else:
             extractor = f"inception:{self.weights_path or 'torch-fidelity'}:antialias={self.antialias}"
         key = "|".join(
@@ -414,6 +519,15 @@ class FidelityMetrics(PeriodicCallback):
             ]
         )
         return os.path.join(self.cache_dir, hashlib.sha1(key.encode()).hexdigest() + ".pt")
+
+    def _digit_weights_id(self) -> str:
+        """The digit classifier's weights file by content (sha1 prefix)."""
+        path = self.weights_path or str(WEIGHTS_PATH)
+        try:
+            with open(path, "rb") as file:
+                return "sha1 " + hashlib.sha1(file.read()).hexdigest()[:12]
+        except OSError:
+            return f"missing {path}"
 
     @staticmethod
     def _files_fingerprint(trainer: L.Trainer) -> str:
@@ -440,9 +554,13 @@ class FidelityMetrics(PeriodicCallback):
         if self.fid is not None:
             names = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
             state["fid"] = {k: getattr(self.fid, k) for k in names}
-        if self.kid is not None:
-            state["kid"] = torch.cat(self.kid.real_features) if self.kid.real_features else torch.empty(0)
+        for name, metric in self._feature_list_metrics().items():
+            state[name] = torch.cat(metric.real_features) if metric.real_features else torch.empty(0)
         return state
+
+    def _feature_list_metrics(self) -> dict[str, Any]:
+        """The metrics that keep every real feature vector (KID, precision/recall...)."""
+        return {name: m for name, m in (("kid", self.kid), ("prdc", self.prdc)) if m is not None}
 
     def _prepare_real(self, trainer: L.Trainer, device: torch.device) -> None:
         dataset = self._real_dataset(trainer)
@@ -477,7 +595,7 @@ class FidelityMetrics(PeriodicCallback):
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             expected = {"fid"} if self.fid is not None else set()
-            expected |= {"kid"} if self.kid is not None else set()
+            expected |= set(self._feature_list_metrics())
             if not isinstance(state, dict) or not expected <= set(state):
                 raise ValueError("missing statistics")
             return state
@@ -489,7 +607,7 @@ class FidelityMetrics(PeriodicCallback):
 
     def _save_real(self, path: str, trainer: L.Trainer) -> None:
         with ExitStack() as synced:  # every rank's share gathered (a collective), saved, then restored
-            for metric in (m for m in (self.fid, self.kid) if m is not None):
+            for metric in (m for m in (self.fid, self.kid, self.prdc) if m is not None):
                 synced.enter_context(metric.sync_context(should_sync=trainer.world_size > 1))
             if trainer.is_global_zero:
                 state = {
@@ -502,18 +620,19 @@ class FidelityMetrics(PeriodicCallback):
 
     def _load_real(self, state: dict[str, Any] | None, trainer: L.Trainer, device: torch.device) -> None:
         """Cached statistics of all real images go to rank 0 (which alone read the file); the
-        other ranks hold none, so the cross-rank sum (FID) and concatenation (KID) count them
-        once."""
-        kid_layout: tuple[int, torch.dtype] | None = None
+        other ranks hold none, so the cross-rank sum (FID) and concatenation (KID, precision
+        and recall...) count them once."""
+        layouts: dict[str, tuple[int, torch.dtype]] = {}
+        kept = self._feature_list_metrics()
         if state is not None:
             if self.fid is not None:
                 for name, value in state["fid"].items():
                     setattr(self.fid, name, value.to(device))
-            if self.kid is not None:
-                self.kid.real_features = [state["kid"].to(device)]
-                kid_layout = (state["kid"].shape[1], state["kid"].dtype)
-        kid_layout = trainer.strategy.broadcast(kid_layout, src=0)
-        if state is None and self.kid is not None:  # an empty share of the right width for the gather
-            assert kid_layout is not None  # rank 0 had the cache
-            width, dtype = kid_layout
-            self.kid.real_features = [torch.empty(0, width, dtype=dtype, device=device)]
+            for name, metric in kept.items():
+                metric.real_features = [state[name].to(device)]
+                layouts[name] = (state[name].shape[1], state[name].dtype)
+        layouts = trainer.strategy.broadcast(layouts, src=0)
+        if state is None:  # an empty share of the right width for the gather
+            for name, metric in kept.items():
+                width, dtype = layouts[name]
+                metric.real_features = [torch.empty(0, width, dtype=dtype, device=device)]

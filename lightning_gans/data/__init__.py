@@ -13,6 +13,7 @@ from lightning_gans.data.images import (
     TorchvisionDataModule,
     image_transform,
 )
+from lightning_gans.data.stacked import StackedDigits, StackedMNISTDataModule
 from lightning_gans.data.toy import GaussianMixture, ToyDataModule, grid, ring
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "ImageDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
+    "StackedDigits",
+    "StackedMNISTDataModule",
     "ToyDataModule",
     "TorchvisionDataModule",
     "grid",

@@ -1,6 +1,10 @@
-"""Metrics that need no neural feature extractor: mode coverage of mixtures, two-sample tests."""
+"""Metrics: mode coverage of mixtures, two-sample tests, precision/recall/density/coverage,
+the packaged digit classifier and Stacked MNIST modes."""
 
+from lightning_gans.metrics.digits import DigitClassifier, DigitFeatures, load_digit_classifier
 from lightning_gans.metrics.mode_coverage import ModeStatistics, mode_statistics
+from lightning_gans.metrics.prdc import PrecisionRecallDensityCoverage, density_coverage, precision_recall
+from lightning_gans.metrics.stacked_mnist import StackedMNISTModes, stacked_mnist_modes
 from lightning_gans.metrics.two_sample import (
     C2STResult,
     MMDResult,
@@ -10,9 +14,17 @@ from lightning_gans.metrics.two_sample import (
 
 __all__ = [
     "C2STResult",
+    "DigitClassifier",
+    "DigitFeatures",
     "MMDResult",
     "ModeStatistics",
+    "PrecisionRecallDensityCoverage",
+    "StackedMNISTModes",
     "classifier_two_sample_test",
+    "density_coverage",
+    "load_digit_classifier",
     "mmd_permutation_test",
     "mode_statistics",
+    "precision_recall",
+    "stacked_mnist_modes",
 ]

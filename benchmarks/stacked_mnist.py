@@ -1,0 +1,175 @@
+"""Stacked MNIST mode collapse (VEEGAN's protocol, PacGAN's Table 2) at a CPU budget.
+
+Trains DCGAN and PacDCGAN-m (the same DCGAN whose discriminator judges m packed samples) on
+Stacked MNIST (three random MNIST digits per image, one per channel: 1,000 modes), then
+classifies each channel of 26,000 generated images with the package's digit classifier and
+reports the modes covered and the KL divergence of the mode histogram to uniform, as mean
++- standard error over ``--seeds``, beside PacGAN's Table 2 (italic rows).
+
+    python benchmarks/stacked_mnist.py --root ../shared/data/mnist-test           # offline
+    python benchmarks/stacked_mnist.py --variants dcgan pacdcgan2 --steps 500 --seeds 1
+    python benchmarks/stacked_mnist.py --quick                                    # smoke check
+
+Protocol and its deviations from the paper's (VEEGAN Sec. 5.2; PacGAN Sec. 5.2, "DCGAN
+trained for 50 epochs of 128,000 images"):
+
+* same: 28x28x3 images of three uniformly drawn digits, 128,000 training images, the
+  non-saturating loss, Adam(2e-4, beta1 0.5), batch 64, 26,000 images counted, modes = digit
+  triples found by a pretrained MNIST classifier, KL(generated modes || uniform);
+* budget: ``--steps`` generator steps (default 2,000 = one epoch of 128,000 images at batch
+  64) instead of 50 epochs: days of CPU otherwise;
+* networks: the library's DCGAN for 28x28 (``--channels`` wide, default 32; the paper's
+  DCGAN is 64 wide); the classifier is ours (held-out accuracy in the README), not theirs;
+* digits: torchvision's MNIST training split when it can be downloaded, else the 10,000
+  images of ``--root`` (the MNIST test split in ``../shared``): fewer distinct digits per
+  mode, the same 1,000 modes.
+
+Progress (variant, seed, seconds, result) goes to stderr; the table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+
+import lightning_gans as lg
+from lightning_gans.generate import iter_samples
+from lightning_gans.metrics import DigitFeatures, stacked_mnist_modes
+from lightning_gans.progress import format_duration
+
+ROOT = Path(__file__).resolve().parents[1]
+NUM_EVAL = 26_000
+
+
+def _dcgan(pack: int = 1, **extra: object) -> Callable[[argparse.Namespace], lg.BaseGAN]:
+    def build(args: argparse.Namespace) -> lg.BaseGAN:
+        return lg.DCGAN(
+            data_shape=(3, 28, 28), latent_dim=100, g_channels=args.channels, d_channels=args.channels, pack=pack,
+            **extra,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    return build
+
+
+VARIANTS: dict[str, tuple[str, Callable[[argparse.Namespace], lg.BaseGAN]]] = {
+    "dcgan": ("DCGAN", _dcgan()),
+    "pacdcgan2": ("PacDCGAN2", _dcgan(2)),
+    "pacdcgan3": ("PacDCGAN3", _dcgan(3)),
+    "pacdcgan4": ("PacDCGAN4", _dcgan(4)),
+    "dcgan_decay": ("DCGAN + LR decay to 1%", _dcgan(lr_decay=0.01)),
+    "pacdcgan2_decay": ("PacDCGAN2 + LR decay to 1%", _dcgan(2, lr_decay=0.01)),
+}
+
+PAPER = [  # PacGAN Table 2 (VEEGAN's protocol): modes (of 1000), KL
+    ("DCGAN (VEEGAN's Table)", 99.0, 3.40),
+    ("VEEGAN", 150.0, 2.95),
+    ("DCGAN (PacGAN's run)", 78.9, 4.50),
+    ("PacDCGAN2", 1000.0, 0.06),
+    ("PacDCGAN3", 1000.0, 0.06),
+    ("PacDCGAN4", 1000.0, 0.07),
+]
+
+
+@dataclass
+class Result:
+    variant: str
+    seed: int
+    steps: int
+    seconds: float
+    modes: int
+    kl: float
+
+
+def run(variant: str, seed: int, args: argparse.Namespace, classifier: DigitFeatures) -> Result:
+    L.seed_everything(seed, verbose=False)
+    model = VARIANTS[variant][1](args)
+    data = lg.StackedMNISTDataModule(
+        data_dir=args.data_dir, root=args.root, download=args.root is None,
+        batch_size=args.batch_size * model.pack, num_workers=0, seed=1_000_003 + seed,
+    )  # fmt: skip
+    trainer = L.Trainer(
+        max_steps=args.steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu", devices=1, num_sanity_val_steps=0, limit_val_batches=0,
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=data)
+    seconds = time.perf_counter() - start
+    batches = (images for images, _ in iter_samples(model, NUM_EVAL, seed=10_000 + seed, batch_size=1000))
+    stats = stacked_mnist_modes(batches, classifier)
+    return Result(variant, seed, args.steps, seconds, stats.modes, stats.kl)
+
+
+def _mean_se(values: list[float], digits: int) -> str:
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def table(results: list[Result], args: argparse.Namespace) -> str:
+    lines = ["| variant | modes (of 1000) | KL to uniform | runs | minutes per run |", "|---|---|---|---|---|"]
+    for variant in dict.fromkeys(r.variant for r in results):
+        rows = [r for r in results if r.variant == variant]
+        modes, kl = _mean_se([float(r.modes) for r in rows], 1), _mean_se([r.kl for r in rows], 2)
+        minutes = statistics.fmean(r.seconds for r in rows) / 60
+        lines.append(f"| {VARIANTS[variant][0]} | {modes} | {kl} | {len(rows)} | {minutes:.1f} |")
+    for label, modes_, kl in PAPER:
+        lines.append(f"| *{label}, PacGAN Table 2* | *{modes_:g}* | *{kl:.2f}* | | |")
+    steps = results[0].steps if results else args.steps
+    return (
+        "\n".join(lines)
+        + f"\n\n{steps:,} generator steps at batch {args.batch_size} (PacDCGAN-m: m x {args.batch_size} samples per "
+        f"step), DCGAN width {args.channels}, Adam(2e-4, beta1 0.5); {NUM_EVAL:,} images counted per run. "
+        "Italic rows: PacGAN's Table 2 (50 epochs of 128,000 images).\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["dcgan", "pacdcgan2", "pacdcgan4"])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--channels", type=int, default=32, help="DCGAN width (g_channels = d_channels)")
+    parser.add_argument("--data-dir", default="data", help="torchvision MNIST location")
+    parser.add_argument("--root", default=None, help="a folder of digit images 0/ ... 9/ instead of torchvision MNIST")
+    parser.add_argument("--runs-log", type=Path, help="append each run's result here (JSON lines)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 5 steps, 1 variant")
+    args = parser.parse_args()
+    if args.quick:
+        args.variants, args.seeds, args.steps = args.variants[:1], 1, 5
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    classifier = DigitFeatures(channels=3)
+    results: list[Result] = []
+    jobs = [(variant, seed) for variant in args.variants for seed in range(args.seeds)]
+    start = time.perf_counter()
+    for done, (variant, seed) in enumerate(jobs, 1):
+        result = run(variant, seed, args, classifier)
+        results.append(result)
+        if args.runs_log:
+            with open(args.runs_log, "a") as log:
+                log.write(json.dumps(asdict(result)) + "\n")
+        elapsed = time.perf_counter() - start
+        left = elapsed / done * (len(jobs) - done)
+        print(
+            f"[{done}/{len(jobs)}] {variant} seed {seed}: {result.seconds:.0f} s, {result.modes} modes, "
+            f"KL {result.kl:.3f}  ({format_duration(elapsed)} elapsed, ~{format_duration(left)} left)",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(table(results, args))
+
+
+if __name__ == "__main__":
+    main()
