@@ -71,3 +71,9 @@ def is_fast_dev_run(trainer: Any) -> bool:
     """Whether ``trainer`` runs ``fast_dev_run`` (loggers and checkpoints off); a Trainer
     argument Lightning sets at runtime, which its type stubs do not declare."""
     return bool(getattr(trainer, "fast_dev_run", False))
+
+
+def shard(n: int, rank: int, world: int) -> range:
+    """The indices ``0..n-1`` that ``rank`` of ``world`` processes handles (contiguous chunks)."""
+    per = -(-n // world)
+    return range(rank * per, min(n, (rank + 1) * per))

@@ -40,8 +40,25 @@ def test_the_heldout_accuracy_is_reproduced_from_the_shared_images(mnist):
     _, held_out = holdout_split(len(labels), int(info["heldout_images"]), int(info["seed"]))
     predicted = DigitFeatures(channels=1).classify(digits[held_out, None])[:, 0]
     accuracy = float((predicted == labels[held_out]).float().mean())
-    assert accuracy == pytest.approx(info["heldout_accuracy"], abs=1e-9)
+    assert accuracy == pytest.approx(info["heldout_accuracy"], abs=1e-6)  # the same images, the same count
     assert accuracy >= 0.98
+
+
+@needs_shared
+def test_real_digits_score_a_high_classifier_inception_score_and_one_class_a_low_one(mnist):
+    """IS = exp(E KL(p(y|x) || p(y))): at most 10, for certain predictions spread evenly over the
+    10 classes. The classifier was trained with label smoothing (0.05), so its predictions are
+    never certain: real digits score about 7 (the README's reference), one class about 1."""
+    digits, _ = mnist
+    callback = FidelityMetrics(feature_extractor="mnist", metrics=("is",), num_samples=2000, num_real=2000)
+    callback._build_metrics(torch.device("cpu"), (1, 28, 28))
+    chosen = torch.randperm(len(digits), generator=torch.Generator().manual_seed(0))[:2000]  # all classes
+    callback._update(digits[chosen, None].float() / 127.5 - 1, real=False)
+    assert 6.5 < float(callback.inception_score.compute()[0]) <= 10
+    callback.inception_score.reset()
+    ones = digits[mnist[1] == 1][:1000, None].float() / 127.5 - 1
+    callback._update(ones, real=False)
+    assert float(callback.inception_score.compute()[0]) < 1.3
 
 
 def test_joint_log_probabilities_multiply_the_channels_probabilities():
@@ -59,7 +76,9 @@ def test_images_become_28x28_digits_in_the_classifiers_range():
     images[:, 1] = 0
     digits = to_digits(images, channels=3)
     assert digits.shape == (6, 1, 28, 28)
-    assert digits[0].eq(1).all() and digits[1].eq(-1).all()  # image-major: image 0's channels first
+    # image-major (image 0's channels first); resized 32 -> 28 with antialiasing, up to rounding
+    assert torch.allclose(digits[0], torch.ones(1, 28, 28), atol=1e-5)
+    assert torch.allclose(digits[1], -torch.ones(1, 28, 28), atol=1e-5)
     assert to_digits(torch.zeros(1, 1, 28, 28), 1).eq(0).all()  # float input is taken as [-1, 1]
 
 
@@ -156,8 +175,6 @@ def test_real_digits_against_themselves_score_as_perfect(tmp_path):
     assert float(callback.fid.compute()) == pytest.approx(0.0, abs=1e-3)
     scores = callback.prdc.compute()
     assert float(scores["precision"]) == float(scores["recall"]) == float(scores["coverage"]) == 1.0
-    if SHARED.is_dir():  # real digits of 10 classes, 3 each: the classifier IS is near 10
-        assert float(callback.inception_score.compute()[0]) > 8
 
 
 def test_the_digit_extractor_refuses_data_it_cannot_read():

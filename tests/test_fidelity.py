@@ -232,16 +232,16 @@ from torch import nn
 import lightning_gans as lg
 from lightning_gans.callbacks import FidelityMetrics
 
-class Pooled(nn.Module):
+class SparsePixels(nn.Module):  # 7 pixel values: real and generated images overlap, so every metric is non-trivial
     def forward(self, images):
-        return torch.nn.functional.adaptive_avg_pool2d(images.double() / 255, 4).flatten(1)
+        return images.double().flatten(1)[:, ::500] / 255
 
 devices, root, out, cache = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 L.seed_everything(0)
 model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
 data = lg.ImageFolderDataModule(root=root, image_size=32, channels=3, batch_size=4, num_workers=0)
 callback = FidelityMetrics(every_n_batches=None, on_validation=True, num_samples=30, batch_size=7,
-                           feature_extractor=Pooled(), metrics=("fid", "kid"), kid_subset_size=10, kid_subsets=5,
+                           feature_extractor=SparsePixels(), metrics=("fid", "kid", "prdc"), kid_subset_size=10, kid_subsets=5,
                            cache_dir=None if cache == "none" else cache)
 trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="gan_ddp" if devices > 1 else "auto", logger=False,
                     callbacks=[callback],
@@ -280,6 +280,10 @@ def test_two_processes_give_the_same_fid_as_one(image_root, tmp_path):
     assert results["2"]["metrics/fid"] == pytest.approx(results["1"]["metrics/fid"], rel=1e-6)
     assert results["2-cached"]["metrics/fid"] == pytest.approx(results["1"]["metrics/fid"], rel=1e-6)
     assert results["2-cached"]["metrics/kid"] == pytest.approx(results["2"]["metrics/kid"], rel=1e-6)
+    assert results["1"]["metrics/precision"] > 0 and results["1"]["metrics/density"] > 0  # not trivially equal
+    for name in ("precision", "recall", "density", "coverage"):  # features gathered across ranks
+        assert results["2"][f"metrics/{name}"] == pytest.approx(results["1"][f"metrics/{name}"], abs=1e-9), name
+        assert results["2-cached"][f"metrics/{name}"] == pytest.approx(results["1"][f"metrics/{name}"], abs=1e-9)
     assert np.isfinite(results["2"]["metrics/kid"])
     # Each rank embedded only its share of the 30 generated images.
     assert (results["1"]["local_fake"], results["2"]["local_fake"]) == (30, 15)

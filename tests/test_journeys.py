@@ -149,8 +149,8 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
         assert list((first / "wandb").glob("offline-run-*")), "the W&B run is not in the run folder"
         if "feature_extractor: mnist" in (REPO / "configs" / config).read_text():  # every metric, offline
             logged = b"".join(p.read_bytes() for p in (first / "wandb").rglob("*.wandb"))
-            for name in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
-                assert f"metrics/{name}".encode() in logged, f"metrics/{name} is not in the W&B run"
+            for metric in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
+                assert f"metrics/{metric}".encode() in logged, f"metrics/{metric} is not in the W&B run"
     else:
         assert (first / "metrics.csv").is_file() and list((first / "images").glob("*.png"))
 

@@ -30,7 +30,7 @@ from lightning_gans.generate import iter_samples, resolve_labels
 from lightning_gans.metrics.digits import WEIGHTS_PATH, DigitFeatures
 from lightning_gans.metrics.prdc import PrecisionRecallDensityCoverage
 from lightning_gans.progress import Progress
-from lightning_gans.utils import datamodule_of, is_fast_dev_run, to_uint8
+from lightning_gans.utils import datamodule_of, is_fast_dev_run, shard, to_uint8
 
 INCEPTION_NAME = "inception-v3-compat"
 METRICS = ("fid", "is", "kid", "prdc")
@@ -128,12 +128,6 @@ class _CustomView(nn.Module):
         if images.dim() == 2:  # features already extracted (FidelityMetrics buffers FID's)
             return images
         return self.extractor(images).reshape(images.shape[0], -1)
-
-
-def _shard(n: int, rank: int, world: int) -> range:
-    """The indices ``0..n-1`` that ``rank`` of ``world`` processes handles (contiguous chunks)."""
-    per = -(-n // world)
-    return range(rank * per, min(n, (rank + 1) * per))
 
 
 class FidelityMetrics(PeriodicCallback):
@@ -408,7 +402,7 @@ class FidelityMetrics(PeriodicCallback):
             self._prepare_real(trainer, device)
         for metric in self._fake_metrics():
             metric.reset()  # keeps the real statistics (reset_real_features=False)
-        share = _shard(self.num_samples, trainer.global_rank, trainer.world_size)
+        share = shard(self.num_samples, trainer.global_rank, trainer.world_size)
         with self.progress(len(share), "generated images", pl_module, enabled=trainer.is_global_zero) as progress:
             for images in self._generated(trainer, pl_module, progress):
                 self._update(images, real=False)
@@ -461,7 +455,7 @@ class FidelityMetrics(PeriodicCallback):
         """This rank's share of ``num_samples`` images from fixed, index-addressed noise, on the
         module's device (:func:`~lightning_gans.generate.iter_samples`, as ``generate`` draws them)."""
         labels = resolve_labels(pl_module, self.num_samples, None)
-        share = _shard(self.num_samples, trainer.global_rank, trainer.world_size)
+        share = shard(self.num_samples, trainer.global_rank, trainer.world_size)
         batches = iter_samples(
             pl_module,
             self.num_samples,
@@ -555,7 +549,10 @@ class FidelityMetrics(PeriodicCallback):
             names = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
             state["fid"] = {k: getattr(self.fid, k) for k in names}
         for name, metric in self._feature_list_metrics().items():
-            state[name] = torch.cat(metric.real_features) if metric.real_features else torch.empty(0)
+            features = metric.real_features  # a list, or one tensor inside a metric's sync_context
+            if not isinstance(features, Tensor):
+                features = torch.cat(features) if features else torch.empty(0)
+            state[name] = features
         return state
 
     def _feature_list_metrics(self) -> dict[str, Any]:
@@ -574,7 +571,7 @@ class FidelityMetrics(PeriodicCallback):
         else:
             # A fixed random subset (not the first num_real images, which may be one class).
             chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(self.seed))[:num_real]
-            indices = _shard(num_real, trainer.global_rank, trainer.world_size)
+            indices = shard(num_real, trainer.global_rank, trainer.world_size)
             what = f"real images ({self.real_split} split, once; cached)"
             with self.progress(len(indices), what, enabled=trainer.is_global_zero) as progress:
                 for start in range(indices.start, indices.stop, self.batch_size):

@@ -17,11 +17,7 @@ from lightning_gans.metrics.stacked_mnist import (
     mode_histogram,
     statistics_of_histogram,
 )
-
-
-def _shard(n: int, rank: int, world: int) -> range:
-    per = -(-n // world)
-    return range(rank * per, min(n, (rank + 1) * per))
+from lightning_gans.utils import shard
 
 
 class StackedMNISTCoverage(PeriodicCallback):
@@ -71,7 +67,7 @@ class StackedMNISTCoverage(PeriodicCallback):
     def run(self, trainer: L.Trainer, pl_module: Any) -> StackedMNISTModes:
         if self._classifier is None:
             self._classifier = DigitFeatures(channels=3)
-        share = _shard(self.num_samples, trainer.global_rank, trainer.world_size)
+        share = shard(self.num_samples, trainer.global_rank, trainer.world_size)
         histogram = torch.zeros(1000, dtype=torch.long)
         with self.progress(
             len(share), "classifying generated images", pl_module, enabled=trainer.is_global_zero
