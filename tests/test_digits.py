@@ -182,3 +182,35 @@ def test_the_digit_extractor_refuses_data_it_cannot_read():
         FidelityMetrics(feature_extractor="vgg")
     with pytest.raises(ConfigurationError, match="Stacked MNIST"):
         FidelityMetrics._digit_channels((2, 28, 28))
+
+
+def test_stacked_mnist_trains_and_its_modes_are_logged_during_training(tmp_path):
+    import lightning as L
+
+    root = _digit_folder(tmp_path / "digits", per_class=2)
+    L.seed_everything(0)
+    data = lg.StackedMNISTDataModule(root=str(root), num_samples=64, num_val_samples=16, batch_size=16)
+    model = lg.DCGAN(data_shape=data.data_shape, g_channels=8, d_channels=8)
+    callback = lg.StackedMNISTCoverage(every_n_batches=2, num_samples=300, batch_size=100)
+    trainer = L.Trainer(
+        accelerator="cpu", max_steps=4, logger=False, callbacks=[callback], enable_progress_bar=False,
+        enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(model, data)
+    assert [step for step, _ in callback.history] == [2, 4]
+    stats = callback.history[-1][1]
+    assert stats.num_images == 300 and 1 <= stats.modes <= 300 and 0 <= stats.kl <= MAX_KL + 1e-9
+    assert trainer.callback_metrics["stacked/modes"] == stats.modes
+    assert data.num_classes == 1000 and data.data_shape == (3, 28, 28)
+    # The same seed draws the same triples: a resumed run sees the same data.
+    again = lg.StackedMNISTDataModule(root=str(root), num_samples=64, num_val_samples=16, batch_size=16)
+    assert torch.equal(data.dataset("train").triples, again.dataset("train").triples)
+    assert not torch.equal(data.dataset("train").triples[:16], data.dataset("val").triples)
+
+
+def test_stacked_mnist_coverage_refuses_grayscale_models():
+    import lightning as L
+
+    trainer = L.Trainer(accelerator="cpu", logger=False)
+    with pytest.raises(ConfigurationError, match="3 digit channels"):
+        lg.StackedMNISTCoverage().setup(trainer, lg.DCGAN(data_shape=(1, 28, 28), g_channels=8, d_channels=8), "fit")

@@ -241,7 +241,8 @@ L.seed_everything(0)
 model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
 data = lg.ImageFolderDataModule(root=root, image_size=32, channels=3, batch_size=4, num_workers=0)
 callback = FidelityMetrics(every_n_batches=None, on_validation=True, num_samples=30, batch_size=7,
-                           feature_extractor=SparsePixels(), metrics=("fid", "kid", "prdc"), kid_subset_size=10, kid_subsets=5,
+                           feature_extractor=SparsePixels(), metrics=("fid", "kid", "prdc"), kid_subset_size=10,
+                           kid_subsets=5,
                            cache_dir=None if cache == "none" else cache)
 trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="gan_ddp" if devices > 1 else "auto", logger=False,
                     callbacks=[callback],
