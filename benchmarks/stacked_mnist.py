@@ -9,6 +9,7 @@ reports the modes covered and the KL divergence of the mode histogram to uniform
     python benchmarks/stacked_mnist.py --root ../shared/data/mnist-test           # offline
     python benchmarks/stacked_mnist.py --variants dcgan pacdcgan2 --steps 500 --seeds 1
     python benchmarks/stacked_mnist.py --quick                                    # smoke check
+    python benchmarks/stacked_mnist.py --summarise runs.jsonl                     # table of logged runs
 
 Protocol and its deviations from the paper's (VEEGAN Sec. 5.2; PacGAN Sec. 5.2, "DCGAN
 trained for 50 epochs of 128,000 images"):
@@ -104,7 +105,7 @@ def run(variant: str, seed: int, args: argparse.Namespace, classifier: DigitFeat
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     seconds = time.perf_counter() - start
-    batches = (images for images, _ in iter_samples(model, NUM_EVAL, seed=10_000 + seed, batch_size=1000))
+    batches = (images for images, _ in iter_samples(model, args.num_eval, seed=10_000 + seed, batch_size=1000))
     stats = stacked_mnist_modes(batches, classifier)
     return Result(variant, seed, args.steps, seconds, stats.modes, stats.kl)
 
@@ -128,12 +129,12 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
     return (
         "\n".join(lines)
         + f"\n\n{steps:,} generator steps at batch {args.batch_size} (PacDCGAN-m: m x {args.batch_size} samples per "
-        f"step), DCGAN width {args.channels}, Adam(2e-4, beta1 0.5); {NUM_EVAL:,} images counted per run. "
+        f"step), DCGAN width {args.channels}, Adam(2e-4, beta1 0.5); {args.num_eval:,} images counted per run. "
         "Italic rows: PacGAN's Table 2 (50 epochs of 128,000 images).\n"
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["dcgan", "pacdcgan2", "pacdcgan4"])
     parser.add_argument("--seeds", type=int, default=2)
@@ -142,10 +143,16 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=32, help="DCGAN width (g_channels = d_channels)")
     parser.add_argument("--data-dir", default="data", help="torchvision MNIST location")
     parser.add_argument("--root", default=None, help="a folder of digit images 0/ ... 9/ instead of torchvision MNIST")
+    parser.add_argument("--num-eval", type=int, default=NUM_EVAL, help="generated images counted per run")
     parser.add_argument("--runs-log", type=Path, help="append each run's result here (JSON lines)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 5 steps, 1 variant")
-    args = parser.parse_args()
+    parser.add_argument("--summarise", nargs="+", type=Path, help="print the table of these runs logs; train nothing")
+    args = parser.parse_args(argv)
+    if args.summarise:
+        logged = [Result(**json.loads(line)) for path in args.summarise for line in path.read_text().splitlines()]
+        print(table(logged, args))
+        return
     if args.quick:
         args.variants, args.seeds, args.steps = args.variants[:1], 1, 5
     if args.threads:

@@ -1,0 +1,44 @@
+"""Smoke test of benchmarks/stacked_mnist.py: a few steps on a small digit folder, and its summary."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "stacked_mnist.py"
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    spec = importlib.util.spec_from_file_location("stacked_mnist_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the script loads
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def test_a_short_run_and_its_summary(benchmark, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for digit in range(10):
+        (tmp_path / "digits" / str(digit)).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(
+                tmp_path / "digits" / str(digit) / f"{i}.png"
+            )
+    log = tmp_path / "runs.jsonl"
+    args = ["--variants", "dcgan", "pacdcgan2", "--seeds", "1", "--steps", "2", "--channels", "8", "--num-eval", "300"]
+    benchmark.main([*args, "--root", str(tmp_path / "digits"), "--runs-log", str(log)])
+    table = capsys.readouterr().out
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["variant"] for r in runs] == ["dcgan", "pacdcgan2"]
+    assert all(1 <= r["modes"] <= 300 and 0 <= r["kl"] <= 6.91 for r in runs)
+    assert "| DCGAN |" in table and "| PacDCGAN2 |" in table and "*PacDCGAN2, PacGAN Table 2* | *1000*" in table
+    benchmark.main(["--summarise", str(log), "--channels", "8", "--num-eval", "300"])
+    assert capsys.readouterr().out.splitlines()[:4] == table.splitlines()[:4]
