@@ -117,20 +117,22 @@ def _mean_se(values: list[float], digits: int) -> str:
 
 
 def table(results: list[Result], args: argparse.Namespace) -> str:
-    lines = ["| variant | modes (of 1000) | KL to uniform | runs | minutes per run |", "|---|---|---|---|---|"]
-    for variant in dict.fromkeys(r.variant for r in results):
-        rows = [r for r in results if r.variant == variant]
+    lines = [
+        "| variant | generator steps | modes (of 1000) | KL to uniform | runs | minutes per run |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant, steps in dict.fromkeys((r.variant, r.steps) for r in results):
+        rows = [r for r in results if (r.variant, r.steps) == (variant, steps)]
         modes, kl = _mean_se([float(r.modes) for r in rows], 1), _mean_se([r.kl for r in rows], 2)
         minutes = statistics.fmean(r.seconds for r in rows) / 60
-        lines.append(f"| {VARIANTS[variant][0]} | {modes} | {kl} | {len(rows)} | {minutes:.1f} |")
-    for label, modes_, kl in PAPER:
-        lines.append(f"| *{label}, PacGAN Table 2* | *{modes_:g}* | *{kl:.2f}* | | |")
-    steps = results[0].steps if results else args.steps
+        lines.append(f"| {VARIANTS[variant][0]} | {steps:,} | {modes} | {kl} | {len(rows)} | {minutes:.1f} |")
+    for label, modes_, kl_ in PAPER:
+        lines.append(f"| *{label}, PacGAN Table 2* | *100,000* | *{modes_:g}* | *{kl_:.2f}* | | |")
     return (
         "\n".join(lines)
-        + f"\n\n{steps:,} generator steps at batch {args.batch_size} (PacDCGAN-m: m x {args.batch_size} samples per "
-        f"step), DCGAN width {args.channels}, Adam(2e-4, beta1 0.5); {args.num_eval:,} images counted per run. "
-        "Italic rows: PacGAN's Table 2 (50 epochs of 128,000 images).\n"
+        + f"\n\nBatch {args.batch_size} (PacDCGAN-m: m x {args.batch_size} samples per step), DCGAN width "
+        f"{args.channels}, Adam(2e-4, beta1 0.5); {args.num_eval:,} images counted per run. Italic rows: PacGAN's "
+        "Table 2 (50 epochs of 128,000 images at batch 64).\n"
     )
 
 
