@@ -39,6 +39,7 @@ def test_a_short_run_and_its_summary(benchmark, tmp_path, capsys):
     runs = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["variant"] for r in runs] == ["dcgan", "pacdcgan2"]
     assert all(1 <= r["modes"] <= 300 and 0 <= r["kl"] <= 6.91 for r in runs)
-    assert "| DCGAN |" in table and "| PacDCGAN2 |" in table and "*PacDCGAN2, PacGAN Table 2* | *100,000* | *1000*" in table
+    assert "| DCGAN |" in table and "| PacDCGAN2 |" in table
+    assert "*PacDCGAN2, PacGAN Table 2* | *100,000* | *1000*" in table
     benchmark.main(["--summarise", str(log), "--channels", "8", "--num-eval", "300"])
     assert capsys.readouterr().out.splitlines()[:4] == table.splitlines()[:4]
