@@ -43,6 +43,7 @@ from torch.optim.lr_scheduler import LinearLR, LRScheduler
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from lightning_gans import _compat, step
+from lightning_gans.augment import AdaptiveAugment, build_augment
 from lightning_gans.errors import ConfigurationError, NonFiniteLossError
 from lightning_gans.finite import NonFiniteWatch, all_finite
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
@@ -170,6 +171,16 @@ class BaseGAN(L.LightningModule):
         torch_compile: compile the generator (and the discriminator, unless a gradient
             penalty needs double backward, which ``torch.compile`` does not support) with
             ``torch.compile`` when fitting starts.
+        augment: differentiable augmentation of every image the discriminator sees in
+            training, real and fake, in both updates and inside penalties (see
+            :mod:`lightning_gans.augment`): ``"ada"`` (adaptive, Karras et al. 2020) or
+            DiffAugment policies (Zhao et al. 2020), e.g. ``"color,translation,cutout"``.
+            ``None`` does not augment. Image data only.
+        ada_target: ADA's target for ``r_t = E[sign(D(real))]`` (0.6); ``None`` keeps ``p``
+            at ``ada_p``.
+        ada_kimg: thousands of real images over which ADA's ``p`` can go from 0 to 1 (500 in
+            the paper; smaller for short runs on little data).
+        ada_p: ADA's initial (or fixed) augmentation probability.
 
     Optimizers are returned by :meth:`configure_optimizers` in the fixed order
     ``[generator, discriminator]``.
@@ -206,6 +217,10 @@ class BaseGAN(L.LightningModule):
         gradient_clip_algorithm: Literal["norm", "value"] = "norm",
         channels_last: bool = False,
         torch_compile: bool = False,
+        augment: str | None = None,
+        ada_target: float | None = 0.6,
+        ada_kimg: float = 500.0,
+        ada_p: float = 0.0,
     ) -> None:
         super().__init__()
         if latent_dim is None:
@@ -240,6 +255,11 @@ class BaseGAN(L.LightningModule):
                 f"{type(self).__name__} is conditional and needs num_classes > 0: use a labelled datamodule "
                 "(the CLI links data.num_classes) or pass model.num_classes."
             )
+        if augment is not None and data_shape is not None and len(tuple(data_shape)) != 3:
+            raise ConfigurationError(
+                f"augment={augment!r} transforms images (channels, height, width), but the data has shape "
+                f"{tuple(data_shape)}; use augment=None for vector data."
+            )
         self.save_hyperparameters(
             ignore=["generator", "discriminator", "penalty", "g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"]
         )
@@ -270,6 +290,7 @@ class BaseGAN(L.LightningModule):
         self.torch_compile = torch_compile
         self.generator_steps = 0
         self.discriminator_steps = 0
+        self.augment_pipe = build_augment(augment, target=ada_target, kimg=ada_kimg, p=ada_p)
         self.noise_seed: int | None = None  # set when fitting starts; checkpointed
         self._noise_rng: torch.Generator | None = None
         self._nonfinite = NonFiniteWatch(check_finite_every_n_batches)
@@ -356,6 +377,24 @@ class BaseGAN(L.LightningModule):
             rng=self.noise_generator,
             grad_scale=self.penalty_grad_scale(),
         )
+
+    def generator_penalty(self, generator: nn.Module, labels: Tensor | None) -> Tensor | None:
+        """A regulariser added to the generator loss, or ``None`` (the default): e.g.
+        StyleGAN2's path-length penalty. ``generator`` is the network being trained (its
+        data-parallel wrapper under DDP); draw any noise from :attr:`noise_generator`."""
+        return None
+
+    def augment_inputs(self, x: Tensor) -> Tensor:
+        """The differentiable augmentation of the discriminator's training inputs ``x``
+        (``augment``), from the training step's random stream; ``x`` itself without one."""
+        if self.augment_pipe is None:
+            return x
+        return self.augment_pipe(x, self.noise_generator)
+
+    def observe_real_outputs(self, real_outputs: Tensor, images: int) -> None:
+        """Sees ``D`` on the (augmented) real inputs of each discriminator update: ADA's ``r_t``."""
+        if isinstance(self.augment_pipe, AdaptiveAugment):
+            self.augment_pipe.accumulate(real_outputs, images)
 
     def after_discriminator_step(self) -> None:
         """Runs after every discriminator update, e.g. weight clipping (WGAN)."""
@@ -465,6 +504,12 @@ class BaseGAN(L.LightningModule):
         self.generator_steps += 1
         if self.scheduler_interval == "batch":
             self._step_schedulers()
+        pipe = self.augment_pipe
+        if isinstance(pipe, AdaptiveAugment):
+            if self.generator_steps % pipe.interval == 0:
+                pipe.adjust(reduce=lambda t: self.trainer.strategy.reduce(t, reduce_op="sum"))
+            if logs:
+                metrics.update({"augment/p": pipe.p.clone(), "augment/rt": pipe.rt.clone()})
 
         if logs:
             losses = {k: metrics.pop(k) for k in ("loss/d", "loss/g")}

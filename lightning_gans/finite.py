@@ -44,7 +44,7 @@ class NonFiniteWatch:
         it to overflow while it backs off, and skips those updates)."""
         if not self.every:
             return
-        names = ["loss/d", "loss/g", "loss/d_penalty"] if with_penalty else ["loss/d", "loss/g"]
+        names = ["loss/d", "loss/g", "loss/d_penalty", "loss/g_penalty"] if with_penalty else ["loss/d", "loss/g"]
         if names != self._names:
             self.raise_if_seen(epoch)
             self._names = names

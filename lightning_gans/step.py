@@ -38,6 +38,9 @@ class Hooks(Protocol):
     def discriminator_loss(self, real_outputs: Tensor, fake_outputs: Tensor) -> Tensor: ...
     def generator_loss(self, fake_outputs: Tensor, real_outputs: Tensor | None = None) -> Tensor: ...
     def discriminator_penalty(self, critic: Critic, real: Tensor, fake: Tensor) -> Tensor | None: ...
+    def generator_penalty(self, generator: nn.Module, labels: Tensor | None) -> Tensor | None: ...
+    def augment_inputs(self, x: Tensor) -> Tensor: ...
+    def observe_real_outputs(self, real_outputs: Tensor, images: int) -> None: ...
     def after_discriminator_step(self) -> None: ...
     def after_generator_step(self) -> None: ...
 
@@ -86,6 +89,20 @@ def critic_of(discriminator: nn.Module, labels: Tensor | None) -> Critic:
     return lambda x: discriminator(x, labels)
 
 
+def augmented(critic: Critic, augment: Callable[[Tensor], Tensor], pack: int) -> Critic:
+    """``x -> D(A(x))``: ``critic`` behind the differentiable augmentation ``A`` of each sample
+    (the packs of ``pack`` samples are unpacked for it). Every penalty then differentiates
+    through ``A`` to the discriminator's un-augmented inputs, as ADA's R1 does."""
+
+    def critic_of_augmented(x: Tensor) -> Tensor:
+        if pack == 1:
+            return critic(augment(x))
+        samples = augment(x.reshape(x.shape[0] * pack, x.shape[1] // pack, *x.shape[2:]))
+        return critic(samples.reshape(x.shape))
+
+    return critic_of_augmented
+
+
 def make_fakes(generator: nn.Module, noise: Tensor, labels: Tensor | None, keep_graph: bool) -> Tensor:
     """``G(z)`` (``G(z, y)``), with its graph only when the generator update will reuse it."""
     with torch.set_grad_enabled(keep_graph):
@@ -106,11 +123,14 @@ def discriminator_step(
     penalty), and with ``summaries`` the mean outputs and the divergence estimate too.
 
     The penalty sees what the discriminator sees: packed inputs when ``pack > 1``, so a gradient
-    penalty interpolates and takes norms per packed input (one input is one pack)."""
-    critic = critic_of(discriminator, labels)
+    penalty interpolates and takes norms per packed input (one input is one pack). Inputs pass
+    through ``hooks.augment_inputs`` (the identity unless the model augments), penalties included."""
+    critic = augmented(critic_of(discriminator, labels), hooks.augment_inputs, pack)
+    images = real.shape[0]
     real, fake = pack_samples(real, pack), pack_samples(fake, pack)
     with update.training():
         real_out, fake_out = critic(real), critic(fake)
+        hooks.observe_real_outputs(real_out, images)
         loss = hooks.discriminator_loss(real_out, fake_out)
         penalty = hooks.discriminator_penalty(critic, real, fake)
         update.step(loss if penalty is None else loss + penalty)
@@ -129,10 +149,20 @@ def discriminator_step(
 
 
 def generator_step(
-    hooks: Hooks, discriminator: nn.Module, fake: Tensor, real: Tensor, labels: Tensor | None, pack: int, update: Update
+    hooks: Hooks,
+    discriminator: nn.Module,
+    fake: Tensor,
+    real: Tensor,
+    labels: Tensor | None,
+    pack: int,
+    update: Update,
+    generator: nn.Module | None = None,
 ) -> dict[str, Tensor]:
-    """One generator update through ``fake``'s graph; ``discriminator``'s parameters stay fixed."""
-    critic = critic_of(discriminator, labels)
+    """One generator update through ``fake``'s graph; ``discriminator``'s parameters stay fixed.
+    ``generator`` (the network that made ``fake``) is passed to ``hooks.generator_penalty``,
+    e.g. StyleGAN2's path-length regulariser, whose term is added to the loss."""
+    critic = augmented(critic_of(discriminator, labels), hooks.augment_inputs, pack)
+    penalty = None
     with update.training():
         fake_out = critic(pack_samples(fake, pack))
         if hooks.generator_sees_real:  # relativistic losses compare with D on the real batch
@@ -141,9 +171,14 @@ def generator_step(
             loss = hooks.generator_loss(fake_out, real_out)
         else:
             loss = hooks.generator_loss(fake_out)
-        update.step(loss)
+        if generator is not None:
+            penalty = hooks.generator_penalty(generator, labels)
+        update.step(loss if penalty is None else loss + penalty)
     hooks.after_generator_step()
-    return {"loss/g": loss.detach()}
+    metrics = {"loss/g": loss.detach()}
+    if penalty is not None:
+        metrics["loss/g_penalty"] = penalty.detach()
+    return metrics
 
 
 def adversarial_step(
@@ -176,5 +211,7 @@ def adversarial_step(
         )
     return {
         **metrics,
-        **generator_step(hooks, networks.frozen_discriminator, fake, real, labels, pack, update_generator),
+        **generator_step(
+            hooks, networks.frozen_discriminator, fake, real, labels, pack, update_generator, networks.generator
+        ),
     }

@@ -47,6 +47,15 @@ class Hooks:
     def discriminator_penalty(self, critic, real, fake):
         return None if self.penalty is None else self.penalty(critic, real, fake)
 
+    def generator_penalty(self, generator, labels):
+        return None
+
+    def augment_inputs(self, x):
+        return x
+
+    def observe_real_outputs(self, real_outputs, images):
+        pass
+
     def after_discriminator_step(self):
         self.after["discriminator"] += 1
 
