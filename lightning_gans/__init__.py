@@ -4,7 +4,7 @@ Every variant, datamodule and callback is importable from here, so a config can 
 ``class_path: lightning_gans.GAN``.
 """
 
-from lightning_gans import losses, metrics, nets, penalties
+from lightning_gans import augment, losses, metrics, nets, penalties
 from lightning_gans.base import BaseGAN
 from lightning_gans.callbacks import FidelityMetrics, ModeCoverage, SampleGrid, StackedMNISTCoverage, TwoSampleTest
 from lightning_gans.checkpoint import CheckpointError, load_gan
@@ -22,7 +22,7 @@ from lightning_gans.data import (
 )
 from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError, NonFiniteSamplesError
 from lightning_gans.strategies import GANDDPStrategy, register_gan_ddp
-from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP, GANEnsemble
+from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP, GANEnsemble, StyleGAN2
 from lightning_gans.version import __version__ as __version__
 
 register_gan_ddp()  # adds "gan_ddp" (and _spawn, _fork, _notebook); Lightning's "ddp" names stay its own
@@ -56,10 +56,12 @@ __all__ = [
     "SNGAN",
     "StackedMNISTCoverage",
     "StackedMNISTDataModule",
+    "StyleGAN2",
     "ToyDataModule",
     "TwoSampleTest",
     "WGAN",
     "WGANGP",
+    "augment",
     "load_gan",
     "losses",
     "metrics",

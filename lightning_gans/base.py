@@ -378,11 +378,18 @@ class BaseGAN(L.LightningModule):
             grad_scale=self.penalty_grad_scale(),
         )
 
-    def generator_penalty(self, generator: nn.Module, labels: Tensor | None) -> Tensor | None:
+    def generator_penalty(self, generator: nn.Module, fake: Tensor, labels: Tensor | None) -> Tensor | None:
         """A regulariser added to the generator loss, or ``None`` (the default): e.g.
         StyleGAN2's path-length penalty. ``generator`` is the network being trained (its
-        data-parallel wrapper under DDP); draw any noise from :attr:`noise_generator`."""
+        data-parallel wrapper under DDP) and ``fake`` this update's samples; draw any noise
+        from :attr:`noise_generator`."""
         return None
+
+    def training_randomness(self, rng: torch.Generator) -> AbstractContextManager[object]:
+        """A context in which the training step runs, given its random stream: networks that
+        draw random numbers themselves (StyleGAN2's noise inputs) take them from ``rng`` in it,
+        so resumed runs stay exact. Nothing by default."""
+        return nullcontext()
 
     def augment_inputs(self, x: Tensor) -> Tensor:
         """The differentiable augmentation of the discriminator's training inputs ``x``
@@ -416,9 +423,22 @@ class BaseGAN(L.LightningModule):
 
     # ------------------------------------------------------------------ forward passes
 
-    def generate(self, z: Tensor, labels: Tensor | None = None, ema: bool = False) -> Tensor:
-        """``G(z)`` (``G(z, y)`` for conditional variants); ``ema=True`` uses the EMA copy."""
+    supports_truncation: ClassVar[bool] = False
+    """Whether the generator takes a truncation ``psi`` (StyleGAN2)."""
+
+    def generate(
+        self, z: Tensor, labels: Tensor | None = None, ema: bool = False, truncation_psi: float | None = None
+    ) -> Tensor:
+        """``G(z)`` (``G(z, y)`` for conditional variants); ``ema=True`` uses the EMA copy;
+        ``truncation_psi`` truncates (variants with :attr:`supports_truncation`)."""
         net = self.generator_ema if ema and self.generator_ema is not None else self.generator
+        if truncation_psi is not None and truncation_psi != 1.0:
+            if not self.supports_truncation:
+                raise ConfigurationError(
+                    f"truncation_psi applies to generators with a style mapping (StyleGAN2); {type(self).__name__} "
+                    "has none: leave it at 1."
+                )
+            return net(z, psi=truncation_psi)
         return net(z) if labels is None else net(z, labels)
 
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -436,6 +456,7 @@ class BaseGAN(L.LightningModule):
         labels: Tensor | Sequence[int] | None = None,
         noise: Tensor | None = None,
         use_ema: bool = True,
+        truncation_psi: float | None = None,
     ) -> Tensor:
         """Draw samples in data space (images: ``(n, C, H, W)`` in ``[-1, 1]``).
 
@@ -447,6 +468,8 @@ class BaseGAN(L.LightningModule):
             labels: class of each sample (conditional variants); random when omitted.
             noise: latent vectors to use instead of fresh noise, e.g. :attr:`fixed_noise`.
             use_ema: sample from the EMA generator when there is one.
+            truncation_psi: StyleGAN's truncation trick, ``w = w_avg + psi (w - w_avg)``
+                (below 1: typical samples at the cost of variety); StyleGAN2 only.
         """
         if labels is not None and not self.conditional:
             raise ConfigurationError(
@@ -468,7 +491,7 @@ class BaseGAN(L.LightningModule):
             raise ValueError(f"Got {len(labels)} labels for {noise.shape[0]} samples.")
         ema = use_ema and self.generator_ema is not None
         with eval_mode(self.generator_ema if ema else self.generator):
-            return self.generate(noise, labels, ema=ema)
+            return self.generate(noise, labels, ema=ema, truncation_psi=truncation_psi)
 
     def sample_fixed(self, use_ema: bool = True) -> Tensor:
         """Samples from :attr:`fixed_noise` (and :attr:`fixed_labels`): comparable over training."""
@@ -485,18 +508,19 @@ class BaseGAN(L.LightningModule):
         g_opt, d_opt = self.optimizers()  # type: ignore[attr-defined]  # a list here: there are two
         rng = self._reseed_noise()
         logs = self._logs_this_step()
-        metrics = step.adversarial_step(
-            self,
-            self.training_networks(),
-            real,
-            labels,
-            noise=lambda: self.sample_noise(real.shape[0], rng),
-            n_critic=self.n_critic,
-            pack=self.pack,
-            update_discriminator=_LightningUpdate(self, d_opt, counted=False),
-            update_generator=_LightningUpdate(self, g_opt, counted=True, frozen=self.discriminator),
-            summaries=logs,
-        )
+        with self.training_randomness(rng):
+            metrics = step.adversarial_step(
+                self,
+                self.training_networks(),
+                real,
+                labels,
+                noise=lambda: self.sample_noise(real.shape[0], rng),
+                n_critic=self.n_critic,
+                pack=self.pack,
+                update_discriminator=_LightningUpdate(self, d_opt, counted=False),
+                update_generator=_LightningUpdate(self, g_opt, counted=True, frozen=self.discriminator),
+                summaries=logs,
+            )
         # A float16 loss scaler expects penalties to overflow while it backs off (and skips those updates).
         self._nonfinite.record(
             metrics, self.generator_steps, self.current_epoch, batch_idx, with_penalty=self._grad_scaler() is None

@@ -67,6 +67,7 @@ def iter_samples(
     stop: int | None = None,
     device: torch.device | str | None = "cpu",
     progress: Progress | None = None,
+    truncation_psi: float | None = None,
 ) -> Iterator[tuple[Tensor, Tensor | None]]:
     """Yield ``(samples, labels)`` batches (samples as float32). The noise of all ``num_samples``
     is drawn on the CPU from ``seed``, so any device, batch size and share sample the same noise
@@ -77,13 +78,16 @@ def iter_samples(
         start, stop: yield only samples ``start`` to ``stop - 1`` (e.g. one process's share).
         device: where the samples go; ``None`` leaves them where the generator made them.
         progress: counts the samples as they come.
+        truncation_psi: truncation of StyleGAN2's ``w`` (see :meth:`BaseGAN.sample`).
     """
     noise = gan.sample_noise(num_samples, torch.Generator().manual_seed(seed)).cpu()
     stop = num_samples if stop is None else min(stop, num_samples)
     for first in range(start, stop, batch_size):
         chunk = slice(first, min(first + batch_size, stop))
         batch_labels = None if labels is None else labels[chunk]
-        samples = gan.sample(noise=noise[chunk], labels=batch_labels, use_ema=use_ema).float()
+        samples = gan.sample(
+            noise=noise[chunk], labels=batch_labels, use_ema=use_ema, truncation_psi=truncation_psi
+        ).float()
         if device is not None:
             samples = samples.to(device)
         if progress is not None:
@@ -108,6 +112,7 @@ def generate_samples(
     overwrite: bool = False,
     progress: bool = False,
     rejection_quantile: float | None = None,
+    truncation_psi: float | None = None,
 ) -> GeneratedSamples:
     """Write ``num_samples`` samples of ``gan`` to ``output_dir`` (see the module docstring).
 
@@ -127,6 +132,7 @@ def generate_samples(
         rejection_quantile: keep only the samples discriminator rejection sampling accepts
             (:func:`lightning_gans.rejection.rejection_sample` with this quantile; unconditional
             models without packing); the acceptance rate is in the result.
+        truncation_psi: StyleGAN2's truncation trick (below 1: typical samples, less variety).
     """
     from PIL import Image
 
@@ -134,6 +140,12 @@ def generate_samples(
         raise ConfigurationError(f"num_samples must be >= 1, got {num_samples}.")
     if batch_size < 1:
         raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}.")
+    if truncation_psi is not None and rejection_quantile is not None:
+        raise ConfigurationError("Use --truncation_psi or --rejection_quantile, not both.")
+    if truncation_psi is not None and truncation_psi != 1.0 and not gan.supports_truncation:
+        raise ConfigurationError(
+            f"--truncation_psi applies to StyleGAN2 (a style mapping to truncate); {type(gan).__name__} has none."
+        )
     output_dir = Path(output_dir)
     _prepare_output_dir(output_dir, overwrite)
     label_tensor = resolve_labels(gan, num_samples, labels)
@@ -143,7 +155,9 @@ def generate_samples(
     counter = Progress(num_samples, f"[generate] {type(gan).__name__}", unit="samples", enabled=progress)
     batches: Iterator[tuple[Tensor, Tensor | None]]
     if rejection_quantile is None:
-        batches = iter_samples(gan, num_samples, label_tensor, seed, batch_size, use_ema, progress=counter)
+        batches = iter_samples(
+            gan, num_samples, label_tensor, seed, batch_size, use_ema, progress=counter, truncation_psi=truncation_psi
+        )
     else:
         drawn = rejection_sample(
             gan, num_samples, rejection_quantile, generator=torch.Generator().manual_seed(seed), use_ema=use_ema
@@ -281,6 +295,12 @@ def parser() -> argparse.ArgumentParser:
         "quantile of the acceptance logits (0.5: about half accepted); unconditional models without packing",
     )
     cli.add_argument(
+        "--truncation_psi",
+        type=float,
+        help="StyleGAN2's truncation trick: w = w_avg + psi (w - w_avg); below 1 (e.g. 0.7) gives typical samples at "
+        "the cost of variety (default 1: none)",
+    )
+    cli.add_argument(
         "--overwrite", action="store_true", help="replace the samples in a non-empty --output_dir (refused otherwise)"
     )
     return cli
@@ -302,8 +322,11 @@ def main(args: Sequence[str] | None = None) -> GeneratedSamples:
         overwrite=options.overwrite,
         progress=True,
         rejection_quantile=options.rejection_quantile,
+        truncation_psi=options.truncation_psi,
     )
     source = "EMA generator" if gan.generator_ema is not None and not options.no_ema else "generator"
+    if options.truncation_psi is not None:
+        source += f", truncation psi {options.truncation_psi}"
     if result.acceptance_rate is not None:
         source += f", rejection sampling: {100 * result.acceptance_rate:.1f}% accepted"
     what = "images" if result.preview is not None and result.preview.name == "grid.png" else "points"

@@ -47,7 +47,7 @@ class Hooks:
     def discriminator_penalty(self, critic, real, fake):
         return None if self.penalty is None else self.penalty(critic, real, fake)
 
-    def generator_penalty(self, generator, labels):
+    def generator_penalty(self, generator, fake, labels):
         return None
 
     def augment_inputs(self, x):

@@ -5,6 +5,7 @@ from lightning_gans.nets.ensemble import BatchedLinear, MemberBatchNorm1d, membe
 from lightning_gans.nets.layers import ConditionalBatchNorm2d, ProjectionHead
 from lightning_gans.nets.mlp import MLPDiscriminator, MLPGenerator
 from lightning_gans.nets.resnet import ResNetDiscriminator, ResNetGenerator
+from lightning_gans.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
 __all__ = [
     "BatchedLinear",
@@ -17,5 +18,7 @@ __all__ = [
     "ProjectionHead",
     "ResNetDiscriminator",
     "ResNetGenerator",
+    "StyleGAN2Discriminator",
+    "StyleGAN2Generator",
     "member_network",
 ]

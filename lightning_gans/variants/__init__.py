@@ -5,6 +5,7 @@ from lightning_gans.variants.ensemble import GANEnsemble
 from lightning_gans.variants.fgan import FGAN
 from lightning_gans.variants.gan import GAN
 from lightning_gans.variants.sngan import CGAN, SNGAN
+from lightning_gans.variants.stylegan2 import StyleGAN2
 from lightning_gans.variants.wgan import WGAN, WGANGP
 
-__all__ = ["CGAN", "DCGAN", "FGAN", "GAN", "GANEnsemble", "LSGAN", "R1GAN", "SNGAN", "WGAN", "WGANGP"]
+__all__ = ["CGAN", "DCGAN", "FGAN", "GAN", "GANEnsemble", "LSGAN", "R1GAN", "SNGAN", "StyleGAN2", "WGAN", "WGANGP"]

@@ -59,14 +59,16 @@ class GANEnsemble(GAN):
                     param.grad.mul_(self.members)
         super().on_before_optimizer_step(optimizer)
 
-    def generate(self, z: Tensor, labels: Tensor | None = None, ema: bool = False) -> Tensor:
+    def generate(
+        self, z: Tensor, labels: Tensor | None = None, ema: bool = False, truncation_psi: float | None = None
+    ) -> Tensor:
         """``G(z)`` for any number of rows: rows are split among the members in equal chunks,
         so the samples come from the members' mixture; see :meth:`member_samples` for each one's."""
         rows = z.shape[0]
         padding = -rows % self.members
         if padding:
             z = torch.cat([z, z.new_zeros(padding, *z.shape[1:])])
-        return super().generate(z, labels, ema)[:rows]
+        return super().generate(z, labels, ema, truncation_psi)[:rows]
 
     @torch.no_grad()
     def member_samples(self, n: int, generator: torch.Generator | None = None, use_ema: bool = True) -> Tensor:
