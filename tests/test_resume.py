@@ -53,7 +53,16 @@ def _assert_same_state(a, b):
         assert torch.equal(sa[key], sb[key]), key
 
 
-@pytest.mark.parametrize("kind", ["toy", "image"])
+def _stylegan2_ada():
+    # StyleGAN2's own state on top: ADA's p and r_t sums, the path-length mean, w_avg, style
+    # mixing and noise inputs drawn from the training stream, lazy R1 and path length.
+    return lg.StyleGAN2(
+        data_shape=(3, 32, 32), latent_dim=16, w_dim=16, mapping_layers=2, g_channels=8, d_channels=8,
+        channel_base=256, r1_gamma=0.1, r1_every=2, pl_every=2, augment="ada", ada_kimg=1, ada_p=0.5,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["toy", "image", "stylegan2_ada"])
 def test_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(tmp_path, kind, image_root):
     """2N steps in one go == N steps, a checkpoint, a fresh process state, N more steps.
 
@@ -62,8 +71,11 @@ def test_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(tmp_path, 
     n = 5
     if kind == "toy":
         make_model, make_data = _toy_gan, lambda: tiny_toy(num_samples=256, batch_size=64)
-    else:
+    elif kind == "image":
         make_model = lambda: small(lg.WGANGP, ema_decay=0.9, data_shape=(3, 32, 32))  # noqa: E731
+        make_data = lambda: lg.ImageFolderDataModule(root=str(image_root), image_size=32, batch_size=4)  # noqa: E731
+    else:
+        make_model = _stylegan2_ada
         make_data = lambda: lg.ImageFolderDataModule(root=str(image_root), image_size=32, batch_size=4)  # noqa: E731
 
     L.seed_everything(0)
@@ -82,6 +94,9 @@ def test_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(tmp_path, 
     assert trainer.global_step == resumed.generator_steps == 2 * n
     assert resumed.discriminator_steps == uninterrupted.discriminator_steps
     _assert_same_state(resumed, uninterrupted)
+    if kind == "stylegan2_ada":
+        assert resumed.augment_pipe.p.item() not in (0.0, 0.5) and resumed.pl_mean.item() > 0  # both moved
+        assert resumed.augment_pipe.probability == uninterrupted.augment_pipe.probability
     for a, b in zip(trainer.optimizers, (o for o in uninterrupted.trainer.optimizers)):
         assert str(a.state_dict()) == str(b.state_dict())
 
