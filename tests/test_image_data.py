@@ -323,6 +323,24 @@ def test_val_fraction_is_a_fixed_disjoint_split(tmp_path: Path):
         ImageFolderDataModule(root=str(tmp_path), val_fraction=1.0)
 
 
+def test_num_train_images_keeps_a_fixed_subset_for_training_and_validates_on_all(tmp_path: Path):
+    for i in range(10):
+        save(tmp_path / f"{i}.png", Image.new("L", (8, 8), i))
+
+    def build(seed: int = 0, **kwargs) -> ImageFolderDataModule:
+        return ImageFolderDataModule(root=str(tmp_path), image_size=8, channels=1, seed=seed, **kwargs)
+
+    small = build(num_train_images=4)
+    train = small.dataset("train").samples
+    assert len(train) == 4 and set(train) < set(small.samples)
+    assert small.dataset("val").samples == small.samples  # the full folder: metrics against all the data
+    assert build(num_train_images=4).dataset("train").samples == train
+    assert build(seed=1, num_train_images=4).dataset("train").samples != train
+    assert len(build(num_train_images=4, val_fraction=0.3).dataset("train")) == 4
+    with pytest.raises(ConfigurationError, match="num_train_images=11 but the training split has 10"):
+        build(num_train_images=11).dataset("train")
+
+
 def test_real_mnist_test_images(mnist_test_dir: Path):
     dm = ImageFolderDataModule(root=str(mnist_test_dir), image_size=28, channels=1, batch_size=32, num_workers=0)
     assert dm.num_classes == 10 and dm.data_shape == (1, 28, 28)

@@ -281,6 +281,9 @@ class FidelityMetrics(PeriodicCallback):
         self._real_ready = False
         self._fid_buffer: dict[bool, list[Tensor]] = {True: [], False: []}
         self.last: dict[str, float] = {}
+        """The results of the latest evaluation, e.g. ``{"metrics/fid": 4.2, ...}``."""
+        self.history: list[tuple[int, dict[str, float]]] = []
+        """``(generator step, results)`` of every evaluation of this process's run."""
 
     # ------------------------------------------------------------------ set-up
 
@@ -421,6 +424,7 @@ class FidelityMetrics(PeriodicCallback):
         if self._shared is not None:
             self._shared.clear()
         self.last = results
+        self.history.append((pl_module.generator_steps, results))
         rank_zero_info(
             f"[FidelityMetrics] step {pl_module.generator_steps}: "
             + ", ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in results.items())

@@ -412,7 +412,11 @@ class ImageFolderDataModule(ImageDataModule):
         root: the image folder.
         val_fraction: the fraction of images held out for validation, drawn at random with
             ``seed`` (the same split on every run); 0 validates on the training images.
-        seed: seed of the train/validation split.
+        seed: seed of the train/validation split and of ``num_train_images``' subset.
+        num_train_images: train on only this many images, a fixed random subset (drawn with
+            ``seed``) of the training split: small-data experiments (ADA, DiffAugment). The
+            validation split keeps all its images (with ``val_fraction`` 0, the whole
+            folder), so metrics with ``real_split: val`` compare with the full data.
         image_size, channels, batch_size, num_workers, hflip, pin_memory: see
             :class:`ImageDataModule`.
     """
@@ -428,6 +432,7 @@ class ImageFolderDataModule(ImageDataModule):
         pin_memory: bool = True,
         val_fraction: float = 0.0,
         seed: int = 0,
+        num_train_images: int | None = None,
     ) -> None:
         super().__init__(
             image_size=image_size,
@@ -439,9 +444,12 @@ class ImageFolderDataModule(ImageDataModule):
         )
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigurationError(f"val_fraction must lie in [0, 1), e.g. 0.1 or 0 (no split); got {val_fraction}.")
+        if num_train_images is not None and num_train_images < 1:
+            raise ConfigurationError(f"num_train_images must be >= 1 or None (all), got {num_train_images}.")
         self.root = Path(root)
         self.val_fraction = val_fraction
         self.seed = seed
+        self.num_train_images = num_train_images
         self.classes, self.samples = self._scan()
         self._num_classes = len(self.classes)
 
@@ -474,14 +482,22 @@ class ImageFolderDataModule(ImageDataModule):
 
     def build_dataset(self, split: Split) -> Dataset:
         mode = "L" if self.channels == 1 else "RGB"
-        if not self.val_fraction:
-            return ImageFiles(self.samples, mode, self.transform(split))
-        num_val = max(1, round(self.val_fraction * len(self.samples)))
+        order = torch.randperm(len(self.samples), generator=torch.Generator().manual_seed(self.seed)).tolist()
+        num_val = max(1, round(self.val_fraction * len(self.samples))) if self.val_fraction else 0
         if num_val >= len(self.samples):
             raise ConfigurationError(
                 f"val_fraction={self.val_fraction} of {len(self.samples)} images leaves no training images; "
                 "use a smaller val_fraction or more images."
             )
-        order = torch.randperm(len(self.samples), generator=torch.Generator().manual_seed(self.seed)).tolist()
-        indices = sorted(order[:num_val] if split == "val" else order[num_val:])
-        return ImageFiles([self.samples[i] for i in indices], mode, self.transform(split))
+        if split == "val":
+            indices = order[:num_val] if num_val else order
+        else:
+            indices = order[num_val:]
+            if self.num_train_images is not None:
+                if self.num_train_images > len(indices):
+                    raise ConfigurationError(
+                        f"num_train_images={self.num_train_images} but the training split has {len(indices)} images; "
+                        "use fewer or None (all)."
+                    )
+                indices = indices[: self.num_train_images]
+        return ImageFiles([self.samples[i] for i in sorted(indices)], mode, self.transform(split))
