@@ -55,6 +55,26 @@ def finish_spent_loader_iterators(checkpoint: dict[str, Any]) -> None:
             state["_iterator_finished"] = True
 
 
+def start_next_epoch_when_resumed(checkpoint: dict[str, Any]) -> None:
+    """Make a checkpoint taken after training ended at an epoch's end (``lightning_gans``' CLI
+    saves ``last.ckpt`` then) start the next epoch with its batch count at 0 when resumed.
+
+    Why private: with ``max_steps`` set, Lightning treats every resume as a restart inside an
+    epoch (``fit_loop._iteration_based_training``) and keeps the finished epoch's batch count
+    (``fit_loop["epoch_loop.batch_progress"]["current"]``), so the resumed epoch counts as done
+    before its first batch and the run stops (measured: ``--ckpt_path last`` with
+    ``max_epochs`` 2 -> 3 and 3 batches per epoch ended at step 6, not 9). Without
+    ``max_steps`` Lightning resets that count itself; zeroing it changes nothing then.
+    """
+    fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    epochs = fit_loop.get("epoch_progress", {}).get("current", {})
+    batches = fit_loop.get("epoch_loop.batch_progress", {})
+    if not epochs or epochs.get("completed") != epochs.get("ready") or not batches.get("is_last_batch"):
+        return
+    batches["current"] = {key: 0 for key in batches.get("current", {})}
+    batches["is_last_batch"] = False
+
+
 def repair_mid_epoch_state(checkpoint: dict[str, Any]) -> None:
     """Make a checkpoint taken during an epoch (not at its end) count its epoch as started.
 

@@ -750,6 +750,8 @@ class BaseGAN(L.LightningModule):
         _compat.finish_spent_loader_iterators(checkpoint)
         if not self._epoch_ending:  # a mid-epoch checkpoint (a step cadence, after validation)
             _compat.repair_mid_epoch_state(checkpoint)
+        else:  # e.g. the CLI's final last.ckpt after an epoch-end finish
+            _compat.start_next_epoch_when_resumed(checkpoint)
         checkpoint["generator_steps"] = self.generator_steps
         checkpoint["discriminator_steps"] = self.discriminator_steps
         checkpoint["noise_seed"] = self.noise_seed

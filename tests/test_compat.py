@@ -59,6 +59,26 @@ def test_the_repairs_act_only_where_they_should():
     assert untouched["loops"]["fit_loop"]["epoch_progress"]["current"] == {"ready": 2, "started": 2, "completed": 1}
 
 
+def test_a_run_ended_at_an_epochs_end_with_max_steps_set_resumes_into_the_next_epoch(tmp_path):
+    """Lightning's iteration-based restart (``max_steps`` set) keeps the finished epoch's batch
+    count; :func:`_compat.start_next_epoch_when_resumed` zeroes it in the final checkpoint."""
+
+    def fit(max_epochs: int, ckpt_path=None) -> L.Trainer:
+        trainer = L.Trainer(
+            accelerator="cpu", max_epochs=max_epochs, max_steps=1000, logger=False, enable_progress_bar=False,
+            enable_model_summary=False, enable_checkpointing=False, limit_val_batches=0,
+        )  # fmt: skip
+        trainer.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64), ckpt_path=ckpt_path)
+        return trainer
+
+    trainer = fit(2)
+    assert trainer.fit_loop._iteration_based_training()
+    trainer.save_checkpoint(tmp_path / "final.ckpt")  # as the CLI's after_fit does
+    fit_loop = torch.load(tmp_path / "final.ckpt", weights_only=False)["loops"]["fit_loop"]
+    assert fit_loop["epoch_loop.batch_progress"]["current"]["ready"] == 0
+    assert fit(3, tmp_path / "final.ckpt").global_step == 9
+
+
 def test_csv_logger_writer_keeps_rows_put_back(tmp_path):
     (tmp_path / "run" / "version_0").mkdir(parents=True)
     (tmp_path / "run" / "version_0" / "metrics.csv").write_text("loss,step\n1.0,0\n")

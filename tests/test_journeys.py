@@ -27,7 +27,7 @@ CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.yaml"))
 BATCHES = 3  # per epoch
 # Configs whose resumed runs are also compared, weight for weight, with an uninterrupted run
 # in the default suite (every config in `pytest -m slow`).
-EXACT = {"gan_ring.yaml", "dcgan_mnist.yaml"}
+EXACT = {"gan_ring.yaml", "dcgan_mnist.yaml", "dcgan_mnist1k_ada.yaml"}
 
 
 def _is_image(config: str) -> bool:
@@ -81,6 +81,8 @@ def sized_config(config: str, folder: Path, assets: dict[str, Path]) -> Path:
         model.update(g_channels=8, d_channels=8)
     if not _is_image(config):
         settings["data"]["init_args"].update(batch_size=50, num_samples=BATCHES * 50, num_val_samples=100)
+    elif "num_train_images" in settings["data"].get("init_args", {}):  # a small-data config: 3 batches of 8
+        settings["data"]["init_args"]["num_train_images"] = BATCHES * 8
     path = folder / config
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path
@@ -151,6 +153,9 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
             logged = b"".join(p.read_bytes() for p in (first / "wandb").rglob("*.wandb"))
             for metric in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
                 assert f"metrics/{metric}".encode() in logged, f"metrics/{metric} is not in the W&B run"
+            if "augment: ada" in (REPO / "configs" / config).read_text():  # ADA's p: logged and checkpointed
+                assert b"augment/p" in logged and b"augment/rt" in logged
+                assert "augment_pipe.p" in weights(first / "checkpoints" / "last.ckpt")
     else:
         assert (first / "metrics.csv").is_file() and list((first / "images").glob("*.png"))
 
