@@ -1,5 +1,6 @@
 """DDP as users type it: two CPU processes (gloo) train variants with ``strategy="gan_ddp"``."""
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from lightning_gans.strategies import gan_strategy_name
 
 # Run as a script: the "gan_ddp" launcher (Lightning's popen) starts rank 1 by re-running this file.
 DDP_SCRIPT = """
+import json
 import sys
 import lightning as L
 import torch
@@ -24,19 +26,21 @@ import lightning_gans as lg
 
 variant, precision, out = sys.argv[1], sys.argv[2], sys.argv[3]
 max_steps, ckpt_path, tag = int(sys.argv[4]), sys.argv[5], sys.argv[6]
+options = json.loads(sys.argv[7])
+size = options.pop("size", 28)
 
 class RandomImages(L.LightningDataModule):
     def train_dataloader(self):  # as lightning_gans' datamodules build theirs
         from lightning_gans.data._loading import resumable_loader
         g = torch.Generator().manual_seed(0)
-        images = torch.rand(64, 1, 28, 28, generator=g) * 2 - 1
+        images = torch.rand(64, 1, size, size, generator=g) * 2 - 1
         return resumable_loader(self, TensorDataset(images), batch_size=8, shuffle=True, drop_last=True)
 
 # The resumed run is the same command: same seed (Lightning's DistributedSampler shuffles with
 # it), but its global RNG is at the start while the killed run's had advanced.
 L.seed_everything(0)
 cls = getattr(lg, variant)
-model = cls(data_shape=(1, 28, 28), g_channels=8, d_channels=8, ema_decay=0.9)
+model = cls(data_shape=(1, size, size), g_channels=8, d_channels=8, ema_decay=0.9, **options)
 initial = {k: v.clone() for k, v in model.state_dict().items()}
 checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=f"{out}/ckpt", every_n_train_steps=2, save_top_k=-1)
 trainer = L.Trainer(accelerator="cpu", devices=2, strategy="gan_ddp", precision=precision, max_steps=max_steps,
@@ -53,13 +57,29 @@ torch.save({"state": state, "initial": initial, "strategy": type(trainer.strateg
 
 
 def _run_ddp(
-    tmp_path: Path, variant: str, precision: str, max_steps: int = 3, ckpt_path: str = "none", tag: str = "run"
+    tmp_path: Path,
+    variant: str,
+    precision: str,
+    max_steps: int = 3,
+    ckpt_path: str = "none",
+    tag: str = "run",
+    options: dict | None = None,
 ) -> list[dict]:
     script = tmp_path / "train_ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "WANDB_MODE": "disabled"}
     run = subprocess.run(
-        [sys.executable, str(script), variant, precision, str(tmp_path), str(max_steps), ckpt_path, tag],
+        [
+            sys.executable,
+            str(script),
+            variant,
+            precision,
+            str(tmp_path),
+            str(max_steps),
+            ckpt_path,
+            tag,
+            json.dumps(options or {}),
+        ],  # fmt: skip
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -89,6 +109,24 @@ def test_ddp_keeps_both_ranks_identical(tmp_path, variant, precision):
         k for k in params if k.startswith(("generator.", "discriminator.")) and not torch.equal(state0[k], initial[k])
     ]
     assert len(moved) > 0.9 * len([k for k in params if k.startswith(("generator.", "discriminator."))])
+
+
+def test_stylegan2_with_ada_keeps_both_ranks_identical_p_included(tmp_path):
+    """ADA's r_t is averaged over the ranks (each sees other images), so p moves the same on
+    both; so does the path-length mean. ``w_avg`` is a buffer that DDP broadcasts from rank 0
+    at each forward, updated locally after it, like BatchNorm's running statistics."""
+    options = {
+        "size": 32, "latent_dim": 16, "w_dim": 16, "mapping_layers": 2, "channel_base": 256, "r1_gamma": 0.1,
+        "r1_every": 2, "pl_every": 2, "augment": "ada", "ada_kimg": 0.1, "ada_p": 0.5,
+    }  # fmt: skip
+    rank0, rank1 = _run_ddp(tmp_path, "StyleGAN2", "32-true", max_steps=4, options=options)
+    state0, state1, initial = rank0["state"], rank1["state"], rank0["initial"]
+    assert state0["augment_pipe.p"].item() != 0.5 and state0["pl_mean"].item() > 0  # both moved
+    for key in state0:
+        if not key.endswith(("w_avg", "fixed_noise")):
+            assert torch.equal(state0[key], state1[key]), key
+    moved = [k for k in state0 if k.startswith("generator.") and not torch.equal(state0[k], initial[k])]
+    assert len(moved) > 0.8 * len([k for k in state0 if k.startswith("generator.")])
 
 
 def test_a_killed_ddp_bf16_run_resumes_to_the_same_model(tmp_path):

@@ -126,6 +126,26 @@ def test_images_with_ema_round_trip_through_a_python_checkpoint(tmp_path):
     )
 
 
+def test_generate_truncates_stylegan2_and_refuses_truncation_elsewhere(tmp_path, capsys):
+    model = lg.StyleGAN2(
+        data_shape=(1, 32, 32), latent_dim=16, w_dim=16, mapping_layers=2, g_channels=8, d_channels=8, channel_base=256
+    )
+    path = fit_and_save(model, RandomImages(batch_size=8, shape=(1, 32, 32)), tmp_path / "stylegan2.ckpt")
+    generate_main(["--ckpt_path", str(path), "--num_samples", "4", "--truncation_psi", "0",
+                   "--output_dir", str(tmp_path / "average")])  # fmt: skip
+    assert "truncation psi 0.0" in capsys.readouterr().out
+    average = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "average").glob("sample_*.png"))]
+    assert len(average) == 4 and all(np.array_equal(a, average[0]) for a in average)  # psi 0: w = w_avg
+    generate_main(["--ckpt_path", str(path), "--num_samples", "4", "--output_dir", str(tmp_path / "plain")])
+    plain = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "plain").glob("sample_*.png"))]
+    assert not all(np.array_equal(a, plain[0]) for a in plain)
+
+    dcgan = fit_and_save(small(lg.DCGAN), RandomImages(batch_size=8), tmp_path / "dcgan.ckpt", steps=1)
+    with pytest.raises(SystemExit):
+        cli_main(["generate", "--ckpt_path", str(dcgan), "--truncation_psi", "0.7", "--output_dir", str(tmp_path)])
+    assert "--truncation_psi applies to StyleGAN2" in capsys.readouterr().err
+
+
 def test_conditional_labels(tmp_path):
     path = fit_and_save(small(lg.CGAN), RandomImages(batch_size=8, shape=(1, 28, 28)), tmp_path / "cgan.ckpt", steps=1)
     generate_main(
