@@ -144,7 +144,7 @@ def test_ada_p_is_restored_with_the_state_dict():
 
 def test_every_variant_augments_what_its_discriminator_sees_in_both_updates():
     seen = []
-    model = lg.DCGAN(data_shape=(1, 28, 28), g_channels=8, d_channels=8, augment="translation", pack=2)
+    model = lg.R1GAN(data_shape=(1, 28, 28), g_channels=8, d_channels=8, augment="translation", pack=2, gamma=1.0)
     original = model.augment_inputs
 
     def spy(x):
@@ -175,17 +175,47 @@ def test_every_variant_augments_what_its_discriminator_sees_in_both_updates():
         update_discriminator=Plain(),
         update_generator=Plain(),
     )
-    # D-step: real and fake; G-step: fake. Packs of 2 are unpacked for the per-sample transform.
-    assert seen == [torch.Size([8, 1, 28, 28])] * 3
+    # D-step: real, fake and R1's real (its gradient flows through the augmentation to the
+    # un-augmented images, as ADA's R1); G-step: fake. Packs of 2 are unpacked for the transform.
+    assert seen == [torch.Size([8, 1, 28, 28])] * 4
 
 
-def test_ada_trains_a_variant_and_p_rises_on_a_tiny_set():
+def test_ada_in_training_adjusts_p_every_4_steps_from_the_r_t_it_observed():
     data = torch.utils.data.TensorDataset(images(n=32, channels=1, size=28))
     loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True, drop_last=True)
-    model = lg.R1GAN(data_shape=(1, 28, 28), g_channels=8, d_channels=8, augment="ada", ada_kimg=0.5, gamma=0.1)
-    trainer(max_steps=24, max_epochs=-1).fit(model, loader)
-    assert model.augment_pipe.p.item() > 0.2  # 32 images are memorised at once: r_t -> 1
-    assert torch.isfinite(torch.stack([p.sum() for p in model.parameters()])).all()
+    torch.manual_seed(0)
+    model = lg.R1GAN(
+        data_shape=(1, 28, 28), g_channels=8, d_channels=8, augment="ada", ada_kimg=0.5, ada_p=0.5, gamma=0.1
+    )
+    pipe = model.augment_pipe
+    seen, adjustments = [], []
+    accumulate, adjust = pipe.accumulate, pipe.adjust
+
+    def spy_accumulate(real_outputs, images):
+        seen.append(torch.sign(real_outputs.detach().float()).mean().item())
+        accumulate(real_outputs, images)
+
+    def spy_adjust(reduce=None):
+        before = pipe.p.item()
+        adjust(reduce)
+        adjustments.append((len(seen), before, pipe.rt.item(), pipe.p.item()))
+
+    pipe.accumulate, pipe.adjust = spy_accumulate, spy_adjust  # type: ignore[method-assign]
+    trainer(max_steps=12, max_epochs=-1).fit(model, loader)
+    assert [n for n, *_ in adjustments] == [4, 8, 12]  # every 4 generator steps (n_critic 1)
+    for n, before, rt, after in adjustments:
+        assert rt == pytest.approx(sum(seen[n - 4 : n]) / 4, abs=1e-6)  # E[sign D(augmented real)]
+        step = (1 if rt > 0.6 else -1) * 64 / 500  # 4 batches of 16 images, kimg 0.5
+        assert after == pytest.approx(min(max(before + step, 0.0), 1.0), abs=1e-6)
+
+
+def test_ada_trains_under_bf16_mixed_precision():
+    data = torch.utils.data.TensorDataset(images(n=32, channels=1, size=28))
+    loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True, drop_last=True)
+    model = lg.DCGAN(data_shape=(1, 28, 28), g_channels=8, d_channels=8, augment="ada", ada_kimg=0.5, ada_p=0.3)
+    trainer(max_steps=8, max_epochs=-1, precision="bf16-mixed").fit(model, loader)
+    assert model.augment_pipe.p.dtype == torch.float32 and model.augment_pipe.p.item() != 0.3
+    assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def test_bad_settings_say_what_to_use():
