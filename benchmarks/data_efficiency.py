@@ -91,7 +91,7 @@ def summarise(records: list[dict[str, Any]]) -> None:
     print(f"\n{', '.join(map(str, sorted(steps)))} generator steps per run; values are means over the runs.")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "dcgan_mnist1k_ada.yaml")
     parser.add_argument("--root", type=Path, default=SHARED, help="the image folder (MNIST as 0/ ... 9/)")
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--runs-log", type=Path, help="append finished runs here (JSON lines); skip those in it")
     parser.add_argument("--summarise", type=Path, nargs="*", help="print the table of these run logs and exit")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.summarise:
         summarise([json.loads(line) for path in args.summarise for line in path.read_text().splitlines() if line])
         return

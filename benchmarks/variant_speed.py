@@ -15,37 +15,14 @@ time relative to DCGAN (the baseline row).
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
-from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
+from train_speed import Timer  # the same timing as the loop benchmark (this script's folder is on sys.path)
 
 import lightning_gans as lg
-
-
-class StepTimer(L.Callback):
-    """Wall time of the generator steps after the first ``warmup``."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup = warmup
-        self.start = 0.0
-        self.elapsed = 0.0
-
-    def _sync(self, trainer: L.Trainer) -> None:
-        if trainer.strategy.root_device.type == "cuda":
-            torch.cuda.synchronize()
-
-    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
-        if trainer.global_step == self.warmup:
-            self._sync(trainer)
-            self.start = time.perf_counter()
-
-    def on_train_end(self, trainer: L.Trainer, *args: Any) -> None:
-        self._sync(trainer)
-        self.elapsed = time.perf_counter() - self.start
 
 
 def variants(shape: tuple[int, int, int]) -> dict[str, Callable[[], lg.BaseGAN]]:
@@ -74,7 +51,7 @@ def time_variant(make: Callable[[], lg.BaseGAN], args: argparse.Namespace) -> tu
     shape = (args.channels, args.image_size, args.image_size)
     images = torch.rand(args.batch_size * 8, *shape) * 2 - 1
     loader = DataLoader(TensorDataset(images), batch_size=args.batch_size, shuffle=True, drop_last=True)
-    timer = StepTimer(args.warmup)
+    timer = Timer(args.warmup)
     trainer = L.Trainer(
         accelerator=args.device,
         devices=1,
@@ -92,10 +69,10 @@ def time_variant(make: Callable[[], lg.BaseGAN], args: argparse.Namespace) -> tu
     params = sum(p.numel() for p in model.generator.parameters()) + sum(
         p.numel() for p in model.discriminator.parameters()
     )
-    return timer.elapsed / args.steps, params
+    return (timer.end - timer.start) / args.steps, params
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--channels", type=int, default=1, help="image channels")
@@ -106,7 +83,7 @@ def main() -> None:
     parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed", "16-mixed"])
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--only", nargs="*", help="rows whose name starts with one of these")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     shape = (args.channels, args.image_size, args.image_size)

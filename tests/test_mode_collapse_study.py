@@ -1,26 +1,16 @@
 """Smoke test of benchmarks/mode_collapse.py (PacGAN's Table 1 study): a few steps, one seed."""
 
-import importlib.util
 import math
 import re
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_collapse.py"
+from helpers import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("mode_collapse_study", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the script loads
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_script("mode_collapse") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def _number(cell: str) -> float:

@@ -1,27 +1,17 @@
 """Smoke test of benchmarks/stacked_mnist.py: a few steps on a small digit folder, and its summary."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import benchmark_script
 from PIL import Image
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "stacked_mnist.py"
 
 
 @pytest.fixture(scope="module")
 def benchmark():
-    spec = importlib.util.spec_from_file_location("stacked_mnist_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the script loads
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_script("stacked_mnist") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def test_a_short_run_and_its_summary(benchmark, tmp_path, capsys):
