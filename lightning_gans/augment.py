@@ -180,7 +180,8 @@ class AdaptiveAugment(nn.Module):
         """``p`` on the host (read once per adjustment, not once per batch)."""
         self.register_load_state_dict_post_hook(_after_load)  # a resumed run continues with its p
 
-    def _sync_probability(self) -> None:
+    def refresh_probability(self) -> None:
+        """Copy ``p`` to :attr:`probability` (after loading a state dict or an adjustment)."""
         self.probability = float(self.p)
 
     def forward(self, x: Tensor, rng: torch.Generator | None = None) -> Tensor:
@@ -242,7 +243,7 @@ class AdaptiveAugment(nn.Module):
         if self.target is not None:
             step = torch.sign(self.rt - self.target) * count / (self.kimg * 1000)
             self.p.copy_((self.p + step).clamp(0.0, 1.0))
-        self._sync_probability()  # one host sync per adjustment
+        self.refresh_probability()  # one host sync per adjustment
         self.sign_sum.zero_()
         self.count.zero_()
 
@@ -252,7 +253,7 @@ class AdaptiveAugment(nn.Module):
 
 def _after_load(module: nn.Module, incompatible_keys: object) -> None:
     assert isinstance(module, AdaptiveAugment)
-    module._sync_probability()
+    module.refresh_probability()
 
 
 def _rotation(angle: Tensor) -> Tensor:

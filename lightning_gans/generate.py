@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -85,9 +86,9 @@ def iter_samples(
     for first in range(start, stop, batch_size):
         chunk = slice(first, min(first + batch_size, stop))
         batch_labels = None if labels is None else labels[chunk]
-        samples = gan.sample(
-            noise=noise[chunk], labels=batch_labels, use_ema=use_ema, truncation_psi=truncation_psi
-        ).float()
+        # truncation_psi only when asked for: models whose sample() predates it keep working
+        extra: dict[str, Any] = {} if truncation_psi is None else {"truncation_psi": truncation_psi}
+        samples = gan.sample(noise=noise[chunk], labels=batch_labels, use_ema=use_ema, **extra).float()
         if device is not None:
             samples = samples.to(device)
         if progress is not None:
