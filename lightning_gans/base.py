@@ -20,7 +20,8 @@ A variant declares what differs, each once: its networks (:meth:`build_networks`
 defaults in its signature (``loss``, ``n_critic``…), :meth:`default_penalty`,
 :meth:`configure_default_optimizer`, and any of the hooks :meth:`discriminator_loss`,
 :meth:`generator_loss` (with :attr:`generator_sees_real`), :meth:`discriminator_penalty`,
-:meth:`after_discriminator_step` and :meth:`after_generator_step`.
+:meth:`generator_penalty`, :meth:`augment_inputs`, :meth:`observe_real_outputs`,
+:meth:`training_randomness`, :meth:`after_discriminator_step` and :meth:`after_generator_step`.
 """
 
 from __future__ import annotations
