@@ -84,7 +84,28 @@ def translate(x: Tensor, shift_y: Tensor, shift_x: Tensor, padding_mode: str = "
     return F.grid_sample(x, grid, mode="nearest", padding_mode=padding_mode, align_corners=False)
 
 
-class DiffAugment(nn.Module):
+class Augmentation(nn.Module):
+    """A differentiable augmentation of the discriminator's inputs, and the controller of its
+    strength. The training loop calls :meth:`forward` on every image the discriminator sees,
+    :meth:`observe` with ``D``'s outputs on the augmented reals of every discriminator update,
+    and :meth:`update` after every generator step; :meth:`metrics` are logged. A fixed
+    augmentation (DiffAugment) needs only :meth:`forward`."""
+
+    def forward(self, x: Tensor, rng: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def observe(self, real_outputs: Tensor, images: int) -> None:
+        """Sees ``D`` on ``images`` augmented real images (one discriminator update)."""
+
+    def update(self, generator_steps: int, reduce: Reduce | None = None) -> None:
+        """Runs after generator step ``generator_steps`` (counted from 1); ``reduce`` sums over processes."""
+
+    def metrics(self) -> dict[str, Tensor]:
+        """What to log about the augmentation's state."""
+        return {}
+
+
+class DiffAugment(Augmentation):
     """DiffAugment (Zhao et al. 2020, Sec. 3 and their code's defaults), applied to every image:
 
     * ``color``: brightness ``+ U(-0.5, 0.5)``, saturation ``x (U(0, 2))`` around each pixel's
@@ -127,7 +148,7 @@ class DiffAugment(nn.Module):
         return ",".join(self.policies)
 
 
-class AdaptiveAugment(nn.Module):
+class AdaptiveAugment(Augmentation):
     """ADA (Karras et al. 2020): a pipeline of transforms, each applied to each image with
     probability :attr:`p`, and ``p`` adjusted to keep the discriminator from overfitting.
 
@@ -145,8 +166,11 @@ class AdaptiveAugment(nn.Module):
     The heuristic (Sec. 3): ``r_t = E[sign(D(x_real))]`` over the reals of the last
     ``interval`` generator steps (summed over DDP processes); ``p`` moves by
     ``sign(r_t - target) * images / (kimg * 1000)``, so it can go from 0 to 1 in ``kimg``
-    thousand real images, clamped to ``[0, 1]``. ``p``, ``r_t`` and the running sums are
-    buffers: checkpointed and restored on resume.
+    thousand real images, clamped to ``[0, p_max]``. ``p``, ``r_t`` and the running sums are
+    buffers: checkpointed and restored on resume. The controller is :meth:`update` (the loop
+    calls it after every generator step); :attr:`p_max` is the ceiling a schedule may move
+    (target ``augment_p_max``; 1 by default). With ``target=None``, ``p`` stays at its initial
+    value, capped by the ceiling.
 
     Args:
         target: the ``r_t`` to hold (0.6 in the paper); ``None`` keeps ``p`` fixed.
@@ -178,6 +202,9 @@ class AdaptiveAugment(nn.Module):
         self.register_buffer("count", torch.tensor(0.0))
         self.probability = float(p)
         """``p`` on the host (read once per adjustment, not once per batch)."""
+        self.initial_p = float(p)
+        self.p_max = 1.0
+        """The ceiling of ``p`` (a schedule's factor of 1)."""
         self.register_load_state_dict_post_hook(_after_load)  # a resumed run continues with its p
 
     def refresh_probability(self) -> None:
@@ -225,6 +252,18 @@ class AdaptiveAugment(nn.Module):
 
         return x * cutout_mask(x, int(min(height, width) * 0.5 + 0.5), rng, apply=chosen())
 
+    def observe(self, real_outputs: Tensor, images: int) -> None:
+        """Add ``D``'s outputs on the augmented reals of one discriminator update to ``r_t``'s sums."""
+        self.accumulate(real_outputs, images)
+
+    def update(self, generator_steps: int, reduce: Reduce | None = None) -> None:
+        """The controller: every :attr:`interval` generator steps, :meth:`adjust` ``p``."""
+        if generator_steps % self.interval == 0:
+            self.adjust(reduce)
+
+    def metrics(self) -> dict[str, Tensor]:
+        return {"augment/p": self.p.clone(), "augment/rt": self.rt.clone()}
+
     @torch.no_grad()
     def accumulate(self, real_outputs: Tensor, images: int) -> None:
         """Add the discriminator's raw outputs on ``images`` (augmented) real images to ``r_t``'s sums."""
@@ -242,7 +281,9 @@ class AdaptiveAugment(nn.Module):
         self.rt.copy_(torch.where(count > 0, sign_sum / count.clamp(min=1), self.rt))
         if self.target is not None:
             step = torch.sign(self.rt - self.target) * count / (self.kimg * 1000)
-            self.p.copy_((self.p + step).clamp(0.0, 1.0))
+            self.p.copy_((self.p + step).clamp(0.0, self.p_max))
+        else:
+            self.p.fill_(min(self.initial_p, self.p_max))
         self.refresh_probability()  # one host sync per adjustment
         self.sign_sum.zero_()
         self.count.zero_()
@@ -275,12 +316,25 @@ def _scaling(scale: Tensor) -> Tensor:
     return matrix
 
 
-def build_augment(
-    spec: str | None, target: float | None = 0.6, kimg: float = 500.0, p: float = 0.0
-) -> DiffAugment | AdaptiveAugment | None:
-    """``"ada"``, DiffAugment policies (``"color,translation,cutout"``), or ``None``."""
-    if spec is None or spec.strip().lower() in ("", "none"):
+def build_augment(spec: str | Augmentation | None) -> Augmentation | None:
+    """The augmentation ``spec`` names: ``"ada"`` (ADA with the paper's settings), DiffAugment
+    policies (``"color,translation,cutout"``), an :class:`Augmentation` itself, or ``None``.
+
+    Example:
+        >>> build_augment("translation,cutout")
+        DiffAugment(translation,cutout)
+        >>> build_augment(AdaptiveAugment(target=0.6, kimg=100))
+        AdaptiveAugment(target=0.6, kimg=100, interval=4)
+    """
+    if spec is None or isinstance(spec, Augmentation):
+        return spec
+    if not isinstance(spec, str):
+        raise ConfigurationError(
+            f"augment is a string ('ada' or DiffAugment policies such as 'color,translation,cutout') or an "
+            f"augmentation such as lightning_gans.augment.AdaptiveAugment(target=0.6, kimg=100); got {spec!r}."
+        )
+    if spec.strip().lower() in ("", "none"):
         return None
     if spec.strip().lower() == "ada":
-        return AdaptiveAugment(target=target, kimg=kimg, p=p)
+        return AdaptiveAugment()
     return DiffAugment([part.strip().lower() for part in spec.split(",") if part.strip()])

@@ -3,121 +3,77 @@
 The update itself (Goodfellow et al. 2014, Algorithm 1: ``n_critic`` discriminator updates,
 then one generator update reusing the last fakes) is :mod:`lightning_gans.step`, which gets
 the networks as arguments. This module wires it to Lightning: manual optimisation, the
-optimizers, schedulers and precision plugin, logging, the random stream and checkpoint state.
+optimizers, the precision plugin, logging and the random stream. Each other concern has its
+own module, which the loop calls so that no variant has to: the EMA generator
+(:mod:`~lightning_gans.ema`), hyperparameter schedules (:mod:`~lightning_gans.schedules`), the
+augmentation and ADA's controller (:mod:`~lightning_gans.augment`), sampling
+(:mod:`~lightning_gans.sampling`), exact resume and checkpoint keys (:mod:`~lightning_gans.resume`),
+the NaN watch (:mod:`~lightning_gans.finite`) and settings of earlier releases
+(:mod:`~lightning_gans.legacy`).
 
 One batch is one generator step, and every step count of the trainer counts generator
 steps: ``trainer.global_step``, ``trainer.max_steps``, ``limit_train_batches``,
-``ModelCheckpoint(every_n_train_steps=...)``, the loggers' x-axis and the callbacks'
-``every_n_batches``. (Discriminator updates go through the strategy and precision plugin
-like any optimizer step, but are not counted as trainer steps; :attr:`discriminator_steps`
-counts them.)
+``ModelCheckpoint(every_n_train_steps=...)``, the loggers' x-axis, the schedules and the
+callbacks' ``every_n_batches``. (Discriminator updates go through the strategy and precision
+plugin like any optimizer step, but are not trainer steps; :attr:`discriminator_steps` counts them.)
 
 Training noise comes from the module's own random stream, reseeded every batch from the
 run's seed, the process rank and the generator step, so a resumed run draws exactly the
 noise the uninterrupted run would have drawn, and every DDP rank draws different noise.
 
-A variant declares what differs, each once: its networks (:meth:`build_networks`), its
-defaults in its signature (``loss``, ``n_critic``…), :meth:`default_penalty`,
-:meth:`configure_default_optimizer`, and any of the hooks :meth:`discriminator_loss`,
-:meth:`generator_loss` (with :attr:`generator_sees_real`), :meth:`discriminator_penalty`,
-:meth:`generator_penalty`, :meth:`augment_inputs`, :meth:`observe_real_outputs`,
+A variant builds its networks in its constructor from its own arguments and passes them, with
+its defaults, to ``BaseGAN.__init__``; it overrides only the hooks where it differs:
+:meth:`discriminator_loss`, :meth:`generator_loss` (with :attr:`generator_sees_real`),
+:meth:`discriminator_penalty`, :meth:`generator_penalty`, :meth:`configure_default_optimizer`,
 :meth:`training_randomness`, :meth:`after_discriminator_step` and :meth:`after_generator_step`.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.core.optimizer import LightningOptimizer, do_nothing_closure
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LinearLR, LRScheduler
-from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-from lightning_gans import _compat, step
-from lightning_gans.augment import AdaptiveAugment, build_augment
+from lightning_gans import resume, sampling, step
+from lightning_gans.augment import Augmentation, build_augment
+from lightning_gans.ema import ExponentialMovingAverage
 from lightning_gans.errors import ConfigurationError, NonFiniteLossError
 from lightning_gans.finite import NonFiniteWatch, all_finite
+from lightning_gans.legacy import upgrade_settings
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
-from lightning_gans.utils import eval_mode, run_seed
+from lightning_gans.schedules import Schedule, Schedules, Setter, beta_setter
+from lightning_gans.updates import LightningUpdate, check_data_parallel
+from lightning_gans.utils import run_seed
 
 Role = Literal["generator", "discriminator"]
 
 
-def packed_shape(data_shape: Sequence[int], pack: int) -> tuple[int, ...]:
+def _all(setters: Iterable[Setter]) -> Setter:
+    """One setter that calls each of ``setters``."""
+    each = list(setters)
+
+    def set_all(factor: float) -> None:
+        for setter in each:
+            setter(factor)
+
+    return set_all
+
+
+def packed_shape(data_shape: Sequence[int], pack: int = 1) -> tuple[int, ...]:
     """The discriminator's input shape under PacGAN packing: the first dimension times ``pack``."""
+    if not isinstance(pack, int) or pack < 1:
+        raise ConfigurationError(f"pack must be an integer >= 1 (1 turns packing off), got {pack!r}.")
     data_shape = tuple(data_shape)
     return (pack * data_shape[0], *data_shape[1:])
-
-
-def _check_data_parallel(model: Any) -> None:
-    """Stop a DDP wrapper of the whole module without unused-parameter detection (Lightning's
-    ``DDPStrategy``): it fails at the first update with "Expected to have finished reduction"."""
-    if isinstance(model, DistributedDataParallel) and not model.find_unused_parameters:
-        raise ConfigurationError(
-            "Lightning's DDPStrategy wraps the generator and discriminator in one DistributedDataParallel module, "
-            "which cannot train a GAN (each update leaves the other network without gradients). Use "
-            "strategy='gan_ddp' (or 'gan_ddp_spawn', 'gan_ddp_fork', 'gan_ddp_notebook'; the CLI picks it for "
-            "'ddp'), or lightning_gans.GANDDPStrategy(...) with the same arguments."
-        )
-
-
-@dataclass(frozen=True)
-class _LightningUpdate:
-    """:class:`lightning_gans.step.Update` through Lightning: backward through the precision
-    plugin, the step through the strategy (AMP, clipping hooks)."""
-
-    module: BaseGAN
-    optimizer: LightningOptimizer
-    counted: bool
-    """Whether the step counts as a trainer step: ``global_step`` counts generator steps only;
-    :attr:`BaseGAN.discriminator_steps` counts the others."""
-    frozen: nn.Module | None = None
-    """The network whose parameters must not collect gradients while the loss is built (the
-    discriminator, in the generator update). The discriminator update needs none: its fakes are
-    detached. This is what ``toggled_optimizer`` achieves, without visiting every parameter of
-    both optimizers twice per update."""
-
-    def training(self) -> AbstractContextManager[object]:
-        return nullcontext() if self.frozen is None else frozen(self.frozen)
-
-    def step(self, loss: Tensor) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        self.module.manual_backward(loss)
-        if self.counted:
-            self.optimizer.step()
-        else:  # the strategy's (public) step: AMP and clipping as usual, but no trainer step counted
-            self.module.trainer.strategy.optimizer_step(self.optimizer.optimizer, closure=do_nothing_closure)
-            self.module.discriminator_steps += 1
-
-
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """``module``'s parameters do not require gradients inside the block; restored after it."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for param in params:
-        param.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for param in params:
-            param.requires_grad_(True)
-
-
-def _package_version() -> str:
-    from lightning_gans.version import __version__
-
-    return __version__
 
 
 class BaseGAN(L.LightningModule):
@@ -125,72 +81,60 @@ class BaseGAN(L.LightningModule):
 
     Args:
         generator: maps noise ``(N, latent_dim)`` (and labels, if conditional) to samples.
-            Pass both networks, or subclass and build them in :meth:`build_networks`.
         discriminator: maps samples (packed, if ``pack > 1``) to one output per input.
         latent_dim: size of the noise vector ``z ~ N(0, I)``.
         loss: adversarial loss by name, see :func:`lightning_gans.losses.get_adversarial_loss`.
         penalty: a discriminator regulariser from :mod:`lightning_gans.penalties` (gradient
-            penalty, R1, R2), added by the default :meth:`discriminator_penalty`; the
-            variant's :meth:`default_penalty` when ``None``.
+            penalty, R1, R2), added by the default :meth:`discriminator_penalty`.
         g_optimizer: builds the generator's optimizer from its parameters; the variant's
             paper default (:meth:`configure_default_optimizer`) when ``None``.
         d_optimizer: the same for the discriminator.
-        g_scheduler: optional LR scheduler of the generator's optimizer; stepped by the
-            module (Lightning does not step schedulers under manual optimisation).
-        d_scheduler: the same for the discriminator.
-        scheduler_interval: step the schedulers every ``"epoch"`` or every ``"batch"``.
-        lr_decay: decay both learning rates linearly, every generator step, from their
-            initial values to ``lr_decay`` times them at generator step ``lr_decay_steps``,
-            e.g. 0.01, and keep them there. ``None`` keeps them constant (or use
-            ``g_scheduler`` / ``d_scheduler``).
-        lr_decay_steps: where the decay ends; ``None``: the last step of the run as first
-            started (the trainer's ``max_steps``, or ``max_epochs`` of batches; a resumed run
-            keeps its schedule). Set it to extend runs with ``--ckpt_path`` on one schedule.
+        schedules: hyperparameter -> :class:`~lightning_gans.schedules.Schedule` over generator
+            steps, e.g. ``{"lr": Schedule("linear", end=0.01)}`` (both learning rates fall to 1%
+            over the run); the targets are listed in :data:`lightning_gans.schedules.TARGETS`.
         n_critic: discriminator updates per generator update.
         pack: PacGAN packing (Lin et al. 2018): the discriminator sees ``pack`` samples
-            concatenated along the first feature dimension, real with real and fake with
-            fake; 1 turns it off. The batch size must be a multiple of ``pack``.
+            concatenated along the first feature dimension; 1 turns it off. The batch size
+            must be a multiple of ``pack``.
         ema_decay: keep an exponential moving average of the generator's weights with this
-            decay (e.g. 0.999) and sample from it; ``None`` keeps none.
-        ema_rampup: ramp the EMA's half-life up with training (StyleGAN2-ADA's ``ema_rampup``,
-            Karras et al. 2020; 0.05 there): at generator step ``t`` it is at most
-            ``ema_rampup * t`` steps, so the average forgets the first, poor weights quickly
-            and a short run is not held back by them. ``None`` uses ``ema_decay`` throughout.
+            decay (e.g. 0.999) and sample from it (:mod:`lightning_gans.ema`); ``None`` keeps none.
         num_fixed_samples: size of the fixed noise batch used for comparable samples.
         data_shape: shape of one sample; the CLI links it from the datamodule.
         num_classes: number of classes of the data; used by conditional variants.
         check_finite_every_n_batches: stop with :class:`NonFiniteLossError` when a loss is
-            NaN/inf. Every batch's losses are checked on the device without a host sync; the
-            result is read every this many batches and at the end of each epoch, and the
-            error names the first bad batch. 0 turns the check off.
+            NaN/inf, read every this many batches (no host sync in between); 0 turns it off.
         gradient_clip_val: clip both networks' gradients to this norm (or value) before each
-            update; ``None`` does not clip. Under ``16-mixed`` the gradients are unscaled
-            first. (``trainer.gradient_clip_val`` does not apply to manual optimisation.)
+            update (unscaled first under ``16-mixed``); ``None`` does not clip.
         gradient_clip_algorithm: ``"norm"`` or ``"value"``.
-        channels_last: keep image networks and batches in channels-last memory format
-            (faster convolutions with cuDNN/oneDNN, above all under mixed precision).
-        torch_compile: compile the generator (and the discriminator, unless a gradient
-            penalty needs double backward, which ``torch.compile`` does not support) with
-            ``torch.compile`` when fitting starts.
+        channels_last: keep image networks and batches in channels-last memory format.
+        torch_compile: ``torch.compile`` the generator (and the discriminator, unless a
+            penalty needs double backward) when fitting starts.
         augment: differentiable augmentation of every image the discriminator sees in
-            training, real and fake, in both updates and inside penalties (see
-            :mod:`lightning_gans.augment`): ``"ada"`` (adaptive, Karras et al. 2020) or
-            DiffAugment policies (Zhao et al. 2020), e.g. ``"color,translation,cutout"``.
-            ``None`` does not augment. Image data only.
-        ada_target: ADA's target for ``r_t = E[sign(D(real))]`` (0.6); ``None`` keeps ``p``
-            at ``ada_p``.
-        ada_kimg: thousands of real images over which ADA's ``p`` can go from 0 to 1 (500 in
-            the paper; smaller for short runs on little data).
-        ada_p: ADA's initial (or fixed) augmentation probability.
+            training (:mod:`lightning_gans.augment`): ``"ada"``, DiffAugment policies such as
+            ``"color,translation,cutout"``, or an augmentation object such as
+            ``AdaptiveAugment(target=0.6, kimg=100)``; ``None`` does not augment.
+        **legacy: settings of earlier releases (``lr_decay``, ``ema_rampup``, ``ada_kimg``…),
+            translated by :mod:`lightning_gans.legacy` (with a warning) or refused with the new spelling.
 
-    Optimizers are returned by :meth:`configure_optimizers` in the fixed order
-    ``[generator, discriminator]``.
+    Optimizers are returned by :meth:`configure_optimizers` in the fixed order ``[generator, discriminator]``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from lightning_gans import BaseGAN
+        >>> gan = BaseGAN(generator=nn.Linear(4, 2), discriminator=nn.Linear(2, 1), latent_dim=4, ema_decay=0.99)
+        >>> gan.sample(5).shape
+        torch.Size([5, 2])
+        >>> gan.discriminate(torch.zeros(3, 2)).shape
+        torch.Size([3, 1])
     """
 
     conditional: ClassVar[bool] = False
     generator_sees_real: ClassVar[bool] = False
     """Whether :meth:`generator_loss` also gets the discriminator's outputs on the real batch
     (relativistic losses need them); costs one more discriminator forward per generator update."""
+    supports_truncation: ClassVar[bool] = False
+    """Whether the generator takes a truncation ``psi`` (StyleGAN2)."""
 
     def __init__(
         self,
@@ -201,15 +145,10 @@ class BaseGAN(L.LightningModule):
         penalty: DiscriminatorPenalty | None = None,
         g_optimizer: OptimizerCallable | None = None,
         d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: Literal["epoch", "batch"] = "epoch",
-        lr_decay: float | None = None,
-        lr_decay_steps: int | None = None,
+        schedules: Mapping[str, Schedule] | None = None,
         n_critic: int = 1,
         pack: int = 1,
         ema_decay: float | None = None,
-        ema_rampup: float | None = None,
         num_fixed_samples: int = 64,
         data_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
@@ -218,84 +157,46 @@ class BaseGAN(L.LightningModule):
         gradient_clip_algorithm: Literal["norm", "value"] = "norm",
         channels_last: bool = False,
         torch_compile: bool = False,
-        augment: str | None = None,
-        ada_target: float | None = 0.6,
-        ada_kimg: float = 500.0,
-        ada_p: float = 0.0,
+        augment: str | Augmentation | None = None,
+        **legacy: Any,
     ) -> None:
         super().__init__()
-        if latent_dim is None:
-            raise ConfigurationError(f"{type(self).__name__} needs latent_dim, the size of the noise vector.")
-        if not isinstance(pack, int) or pack < 1:
-            raise ConfigurationError(f"pack must be an integer >= 1 (1 turns packing off), got {pack!r}.")
-        if n_critic < 1:
-            raise ConfigurationError(
-                f"n_critic must be >= 1 discriminator updates per generator update, got {n_critic}."
-            )
-        if pack > 1 and self.conditional:
-            raise ConfigurationError("pack > 1 is not supported by conditional variants; use pack=1.")
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ConfigurationError(f"ema_decay must lie in (0, 1), e.g. 0.999, or be None; got {ema_decay}.")
-        if ema_rampup is not None and not (ema_rampup > 0 and ema_decay is not None):
-            raise ConfigurationError(
-                f"ema_rampup must be > 0 (e.g. 0.05) and needs ema_decay (e.g. 0.999); got ema_rampup={ema_rampup}, "
-                f"ema_decay={ema_decay}."
-            )
-        if lr_decay is not None and not (0.0 <= lr_decay <= 1.0 and g_scheduler is None and d_scheduler is None):
-            raise ConfigurationError(
-                f"lr_decay is the final fraction of the learning rates, in [0, 1] (e.g. 0.01), and replaces "
-                f"g_scheduler/d_scheduler: pass one or the other; got lr_decay={lr_decay} with schedulers "
-                f"{g_scheduler is not None}/{d_scheduler is not None}."
-            )
-        if lr_decay_steps is not None and lr_decay_steps < 1:
-            raise ConfigurationError(f"lr_decay_steps must be >= 1 generator steps or None, got {lr_decay_steps}.")
-        if gradient_clip_val is not None and gradient_clip_val <= 0:
-            raise ConfigurationError(f"gradient_clip_val must be > 0 or None (no clipping), got {gradient_clip_val}.")
-        if self.conditional and not num_classes:
-            raise ConfigurationError(
-                f"{type(self).__name__} is conditional and needs num_classes > 0: use a labelled datamodule "
-                "(the CLI links data.num_classes) or pass model.num_classes."
-            )
+        upgraded = upgrade_settings(legacy, ema_decay, augment) if legacy else {}
+        augment = upgraded.get("augment", augment)
+        schedules = {**upgraded.get("schedules", {}), **(schedules or {})}
+        self._check_settings(generator, discriminator, latent_dim, n_critic, pack, num_classes, gradient_clip_val)
         if augment is not None and data_shape is not None and len(tuple(data_shape)) != 3:
             raise ConfigurationError(
                 f"augment={augment!r} transforms images (channels, height, width), but the data has shape "
                 f"{tuple(data_shape)}; use augment=None for vector data."
             )
-        self.save_hyperparameters(
-            ignore=["generator", "discriminator", "penalty", "g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"]
-        )
+        ignore = ["generator", "discriminator", "penalty", "g_optimizer", "d_optimizer", *legacy]
+        self.save_hyperparameters(ignore=ignore)
+        if legacy:  # the current spelling, for load_gan and the loggers
+            self.hparams.update(augment=augment, schedules=schedules or None)
         self.automatic_optimization = False
 
-        self.latent_dim = latent_dim
-        self.pack = pack
+        assert generator is not None and discriminator is not None and latent_dim is not None  # checked above
+        self.generator, self.discriminator = generator, discriminator
+        self.latent_dim, self.pack, self.n_critic = latent_dim, pack, n_critic
         self.data_shape = tuple(data_shape) if data_shape is not None else None
         self.num_classes = num_classes
-        self.generator, self.discriminator = self._networks(generator, discriminator)
-        self.generator_ema: nn.Module | None = None
-        if ema_decay is not None:
-            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.ema = ExponentialMovingAverage(generator, ema_decay) if ema_decay is not None else None
+        self.generator_ema: nn.Module | None = self.ema.network if self.ema is not None else None
         self.adversarial_loss: AdversarialLoss = get_adversarial_loss(loss)
-        self.penalty = penalty if penalty is not None else self.default_penalty()
-        self.n_critic = n_critic
-        self.ema_decay = ema_decay
-        self.ema_rampup = ema_rampup
+        self.penalty = penalty
+        self.schedules = Schedules(schedules)
+        self.augment_pipe = build_augment(augment)
         self.check_finite_every_n_batches = check_finite_every_n_batches
-        self._optimizer_factories = (g_optimizer, d_optimizer)
-        self._scheduler_factories = (g_scheduler, d_scheduler)
-        self.scheduler_interval: Literal["epoch", "batch"] = "batch" if lr_decay is not None else scheduler_interval
-        self.lr_decay = lr_decay
-        self.lr_decay_steps = lr_decay_steps
-        self.gradient_clip_val = gradient_clip_val
-        self.gradient_clip_algorithm = gradient_clip_algorithm
-        self.channels_last = channels_last
-        self.torch_compile = torch_compile
+        self.gradient_clip_val, self.gradient_clip_algorithm = gradient_clip_val, gradient_clip_algorithm
+        self.channels_last, self.torch_compile = channels_last, torch_compile
         self.generator_steps = 0
         self.discriminator_steps = 0
-        self.augment_pipe = build_augment(augment, target=ada_target, kimg=ada_kimg, p=ada_p)
         self.noise_seed: int | None = None  # set when fitting starts; checkpointed
+        self._optimizer_factories = (g_optimizer, d_optimizer)
+        self._schedule_setters: dict[str, Setter] = {}
         self._noise_rng: torch.Generator | None = None
         self._nonfinite = NonFiniteWatch(check_finite_every_n_batches)
-        self._epoch_ending = False
         # A data-parallel strategy's wrappers of the networks (see distribute); not submodules,
         # so checkpoints keep plain names.
         self._wrapped: dict[str, nn.Module] = {}
@@ -306,43 +207,37 @@ class BaseGAN(L.LightningModule):
             assert num_classes  # checked above
             self.register_buffer("fixed_labels", torch.arange(num_fixed_samples) % num_classes)
         else:
-            self.fixed_labels = None
+            self.fixed_labels: Tensor | None = None
 
-    def _networks(self, generator: nn.Module | None, discriminator: nn.Module | None) -> tuple[nn.Module, nn.Module]:
-        """The networks given, or the variant's :meth:`build_networks` (never both)."""
-        builds = type(self).build_networks is not BaseGAN.build_networks
-        if generator is not None or discriminator is not None:
-            if builds:
-                raise ConfigurationError(
-                    f"{type(self).__name__} builds its own generator and discriminator from data_shape and its "
-                    "width settings; for networks of your own use lightning_gans.BaseGAN(generator=..., "
-                    "discriminator=..., latent_dim=...) or subclass it."
-                )
-            if generator is None or discriminator is None:
-                raise ConfigurationError("Pass both generator and discriminator (or build them in build_networks).")
-            return generator, discriminator
-        if not builds:
+    def _check_settings(
+        self,
+        generator: nn.Module | None,
+        discriminator: nn.Module | None,
+        latent_dim: int | None,
+        n_critic: int,
+        pack: int,
+        num_classes: int | None,
+        gradient_clip_val: float | None,
+    ) -> None:
+        name = type(self).__name__
+        if generator is None or discriminator is None:
             raise ConfigurationError(
-                "BaseGAN needs generator= and discriminator=, or a subclass that builds them in build_networks."
+                f"{name} needs generator= and discriminator= (a variant builds them in its constructor)."
             )
-        if self.data_shape is None:
-            raise ConfigurationError(f"{type(self).__name__} needs data_shape (the CLI links it from the data).")
-        return self.build_networks(self.data_shape, packed_shape(self.data_shape, self.pack))
-
-    # ------------------------------------------------------------------ what a variant declares
-
-    def build_networks(
-        self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
-    ) -> tuple[nn.Module, nn.Module]:
-        """The variant's ``(generator, discriminator)`` for samples of ``data_shape``; the
-        discriminator's input has ``discriminator_input_shape`` (PacGAN packing applied).
-        Called once, from ``__init__``, after the loop's settings are checked; the variant's
-        own settings are in :attr:`hparams`, and :attr:`latent_dim`, :attr:`num_classes` are set."""
-        raise NotImplementedError
-
-    def default_penalty(self) -> DiscriminatorPenalty | None:
-        """The variant's discriminator regulariser when ``penalty`` is not given (none by default)."""
-        return None
+        if latent_dim is None:
+            raise ConfigurationError(f"{name} needs latent_dim, the size of the noise vector.")
+        packed_shape((1,), pack)  # checks pack
+        if n_critic < 1:
+            raise ConfigurationError(f"n_critic must be >= 1 discriminator updates per generator update, got {n_critic}.")
+        if pack > 1 and self.conditional:
+            raise ConfigurationError("pack > 1 is not supported by conditional variants; use pack=1.")
+        if gradient_clip_val is not None and gradient_clip_val <= 0:
+            raise ConfigurationError(f"gradient_clip_val must be > 0 or None (no clipping), got {gradient_clip_val}.")
+        if self.conditional and not num_classes:
+            raise ConfigurationError(
+                f"{name} is conditional and needs num_classes > 0: use a labelled datamodule "
+                "(the CLI links data.num_classes) or pass model.num_classes."
+            )
 
     # ------------------------------------------------------------------ variant hooks
 
@@ -351,66 +246,48 @@ class BaseGAN(L.LightningModule):
         return self.adversarial_loss.discriminator(real_outputs, fake_outputs)
 
     def generator_loss(self, fake_outputs: Tensor, real_outputs: Tensor | None = None) -> Tensor:
-        """The generator's adversarial loss (to minimise) from the discriminator's outputs.
-
-        ``real_outputs`` (``D`` on the batch's real samples, without gradient) is passed only
-        when the class sets :attr:`generator_sees_real`; otherwise the call is
-        ``generator_loss(fake_outputs)``.
-        """
+        """The generator's adversarial loss (to minimise) from the discriminator's outputs;
+        ``real_outputs`` (``D`` on the batch's reals, no gradient) only with :attr:`generator_sees_real`."""
         return self.adversarial_loss.generator(fake_outputs)
 
     def discriminator_penalty(self, critic: step.Critic, real: Tensor, fake: Tensor) -> Tensor | None:
         """A regulariser added to the discriminator loss (gradient penalty, R1), or ``None``.
 
-        ``critic(x)`` is the discriminator being trained (labels bound in), and ``real`` and
-        ``fake`` (detached) are its inputs: packed, ``(B / pack, pack * C, ...)``, when
-        ``pack > 1``, so a penalty's interpolates and gradient norms are per packed input.
-        Differentiate through it, e.g. ``r1_penalty(critic, real)``. By default the configured
-        :attr:`penalty`, if any, on this update's schedule and random stream.
+        ``critic(x)`` is the discriminator being trained (labels bound in, augmentation in
+        front), and ``real`` and ``fake`` (detached) its inputs, packed when ``pack > 1``.
+        By default the configured :attr:`penalty`, on this update's count and random stream.
         """
         if self.penalty is None:
             return None
         return self.penalty(
-            critic,
-            real,
-            fake,
-            step=self.discriminator_steps,
-            rng=self.noise_generator,
-            grad_scale=self.penalty_grad_scale(),
+            critic, real, fake, step=self.discriminator_steps, rng=self._noise_rng, grad_scale=self.penalty_grad_scale()
         )
 
     def generator_penalty(self, generator: nn.Module, fake: Tensor, labels: Tensor | None) -> Tensor | None:
-        """A regulariser added to the generator loss, or ``None`` (the default): e.g.
-        StyleGAN2's path-length penalty. ``generator`` is the network being trained (its
-        data-parallel wrapper under DDP) and ``fake`` this update's samples; draw any noise
-        from :attr:`noise_generator`."""
+        """A regulariser added to the generator loss (e.g. StyleGAN2's path length), or ``None``.
+        ``generator`` is the network being trained (its DDP wrapper under DDP), ``fake`` this
+        update's samples; draw any noise from :attr:`noise_generator`."""
         return None
 
     def training_randomness(self, rng: torch.Generator) -> AbstractContextManager[object]:
-        """A context in which the training step runs, given its random stream: networks that
-        draw random numbers themselves (StyleGAN2's noise inputs) take them from ``rng`` in it,
-        so resumed runs stay exact. Nothing by default."""
+        """A context for the training step: networks that draw random numbers themselves
+        (StyleGAN2's noise inputs) take them from ``rng`` in it, so resumes stay exact."""
         return nullcontext()
 
     def augment_inputs(self, x: Tensor) -> Tensor:
-        """The differentiable augmentation of the discriminator's training inputs ``x``
-        (``augment``), from the training step's random stream; ``x`` itself without one."""
-        if self.augment_pipe is None:
-            return x
-        return self.augment_pipe(x, self.noise_generator)
+        """The augmentation of the discriminator's training inputs (``augment``), or ``x``."""
+        return x if self.augment_pipe is None else self.augment_pipe(x, self._noise_rng)
 
     def observe_real_outputs(self, real_outputs: Tensor, images: int) -> None:
-        """Sees ``D`` on the (augmented) real inputs of each discriminator update: ADA's ``r_t``."""
-        if isinstance(self.augment_pipe, AdaptiveAugment):
-            self.augment_pipe.accumulate(real_outputs, images)
+        """Passes ``D`` on the augmented reals of each discriminator update to the augmentation (ADA's ``r_t``)."""
+        if self.augment_pipe is not None:
+            self.augment_pipe.observe(real_outputs, images)
 
     def after_discriminator_step(self) -> None:
         """Runs after every discriminator update, e.g. weight clipping (WGAN)."""
 
     def after_generator_step(self) -> None:
-        """Runs after every generator update; updates the EMA generator."""
-        if self.generator_ema is not None:
-            self.update_ema()
+        """Runs after every generator update (the loop updates the EMA generator itself)."""
 
     def configure_default_optimizer(self, params: Any, role: Role) -> Optimizer:
         """The optimizer used when none is injected: Adam(2e-4, betas=(0.5, 0.999)) (DCGAN)."""
@@ -423,9 +300,6 @@ class BaseGAN(L.LightningModule):
         return torch.randn(n, self.latent_dim, generator=generator, device=generator.device).to(self.device)
 
     # ------------------------------------------------------------------ forward passes
-
-    supports_truncation: ClassVar[bool] = False
-    """Whether the generator takes a truncation ``psi`` (StyleGAN2)."""
 
     def generate(
         self, z: Tensor, labels: Tensor | None = None, ema: bool = False, truncation_psi: float | None = None
@@ -450,7 +324,6 @@ class BaseGAN(L.LightningModule):
         """``(B, C, ...) -> (B / pack, pack * C, ...)``: consecutive samples become one input."""
         return step.pack_samples(x, self.pack)
 
-    @torch.no_grad()
     def sample(
         self,
         n: int | None = None,
@@ -459,54 +332,32 @@ class BaseGAN(L.LightningModule):
         use_ema: bool = True,
         truncation_psi: float | None = None,
     ) -> Tensor:
-        """Draw samples in data space (images: ``(n, C, H, W)`` in ``[-1, 1]``).
-
-        Runs the generator (the EMA copy when there is one and ``use_ema``) in eval mode
-        without gradients, and restores each module's mode afterwards.
+        """Draw samples in data space (images: ``(n, C, H, W)`` in ``[-1, 1]``), from the EMA
+        generator when there is one and ``use_ema``, in eval mode, without gradients.
 
         Args:
             n: number of samples; may be omitted when ``noise`` or ``labels`` is given.
             labels: class of each sample (conditional variants); random when omitted.
             noise: latent vectors to use instead of fresh noise, e.g. :attr:`fixed_noise`.
             use_ema: sample from the EMA generator when there is one.
-            truncation_psi: StyleGAN's truncation trick, ``w = w_avg + psi (w - w_avg)``
-                (below 1: typical samples at the cost of variety); StyleGAN2 only.
+            truncation_psi: StyleGAN's truncation trick, ``w = w_avg + psi (w - w_avg)``.
         """
-        if labels is not None and not self.conditional:
-            raise ConfigurationError(
-                f"{type(self).__name__} is unconditional; labels only apply to conditional variants such as CGAN."
-            )
-        if labels is not None:
-            labels = torch.as_tensor(labels, device=self.device, dtype=torch.long)
-        if noise is None:
-            if n is None:
-                if labels is None:
-                    raise ValueError("sample() needs n, labels or noise to know how many samples to draw.")
-                n = len(labels)
-            noise = self.sample_noise(n)
-        noise = noise.to(self.device)
-        if self.conditional and labels is None:
-            assert self.num_classes  # conditional variants need it (checked in __init__)
-            labels = torch.randint(self.num_classes, (noise.shape[0],), device=self.device)
-        if labels is not None and len(labels) != noise.shape[0]:
-            raise ValueError(f"Got {len(labels)} labels for {noise.shape[0]} samples.")
-        ema = use_ema and self.generator_ema is not None
-        with eval_mode(self.generator_ema if ema else self.generator):
-            return self.generate(noise, labels, ema=ema, truncation_psi=truncation_psi)
+        return sampling.sample(self, n, labels, noise, use_ema, truncation_psi)
 
     def sample_fixed(self, use_ema: bool = True) -> Tensor:
         """Samples from :attr:`fixed_noise` (and :attr:`fixed_labels`): comparable over training."""
-        fixed_noise, fixed_labels = self.get_buffer("fixed_noise"), self.fixed_labels
-        return self.sample(noise=fixed_noise, labels=fixed_labels, use_ema=use_ema)
+        return self.sample(noise=self.get_buffer("fixed_noise"), labels=self.fixed_labels, use_ema=use_ema)
 
     # ------------------------------------------------------------------ the training loop
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        """One generator step: :func:`lightning_gans.step.adversarial_step` on this batch."""
+        """One generator step: the schedules, :func:`lightning_gans.step.adversarial_step` on
+        this batch, the EMA generator, the LR schedulers and the augmentation's controller."""
         real, labels = self.unpack_batch(batch)
         if self.channels_last and real.dim() == 4:
             real = real.contiguous(memory_format=torch.channels_last)
         g_opt, d_opt = self.optimizers()  # type: ignore[attr-defined]  # a list here: there are two
+        self.schedules.apply(self.generator_steps, self._schedule_setters)
         rng = self._reseed_noise()
         logs = self._logs_this_step()
         with self.training_randomness(rng):
@@ -518,24 +369,23 @@ class BaseGAN(L.LightningModule):
                 noise=lambda: self.sample_noise(real.shape[0], rng),
                 n_critic=self.n_critic,
                 pack=self.pack,
-                update_discriminator=_LightningUpdate(self, d_opt, counted=False),
-                update_generator=_LightningUpdate(self, g_opt, counted=True, frozen=self.discriminator),
+                update_discriminator=LightningUpdate(self, d_opt, counted=False),
+                update_generator=LightningUpdate(self, g_opt, counted=True, frozen=self.discriminator),
                 summaries=logs,
             )
+        if self.ema is not None:
+            self.ema.update(self.generator, self.generator_steps)
         # A float16 loss scaler expects penalties to overflow while it backs off (and skips those updates).
         self._nonfinite.record(
             metrics, self.generator_steps, self.current_epoch, batch_idx, with_penalty=self._grad_scaler() is None
         )
         self.generator_steps += 1
-        if self.scheduler_interval == "batch":
-            self._step_schedulers()
-        pipe = self.augment_pipe
-        if isinstance(pipe, AdaptiveAugment):
-            if self.generator_steps % pipe.interval == 0:
-                pipe.adjust(reduce=lambda t: self.trainer.strategy.reduce(t, reduce_op="sum"))
+        for scheduler in self._lr_schedulers():
+            scheduler.step()
+        if self.augment_pipe is not None:
+            self.augment_pipe.update(self.generator_steps, self._sum_over_processes)
             if logs:
-                metrics.update({"augment/p": pipe.p.clone(), "augment/rt": pipe.rt.clone()})
-
+                metrics.update(self.augment_pipe.metrics())
         if logs:
             losses = {k: metrics.pop(k) for k in ("loss/d", "loss/g")}
             self.log_dict(losses, prog_bar=True, on_step=True, on_epoch=False, batch_size=real.shape[0])
@@ -550,21 +400,21 @@ class BaseGAN(L.LightningModule):
             frozen_discriminator=self.discriminator,
         )
 
-    def distribute(self, wrap: Any) -> None:
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module] | None) -> None:
         """Let a data-parallel strategy wrap the generator and the discriminator, each on its
         own, for the training updates (:class:`~lightning_gans.GANDDPStrategy` calls it);
-        ``wrap`` maps a network to its wrapper. ``None`` drops the wrappers."""
+        ``None`` drops the wrappers."""
         nets = {"generator": self.generator, "discriminator": self.discriminator}
         self._wrapped = {} if wrap is None else {name: wrap(net) for name, net in nets.items()}
 
     def _logs_this_step(self) -> bool:
-        """Whether the trainer writes the metrics of the step now running to the loggers: every
-        ``log_every_n_steps`` generator steps, as Lightning does. ``self.log`` costs ~1 ms of
-        CPU per key, so the loop logs only the steps that reach a logger and the progress bar."""
+        """Whether the loggers get this step's metrics (every ``log_every_n_steps`` generator
+        steps, as Lightning does): ``self.log`` costs ~1 ms of CPU per key."""
         every = int(getattr(self.trainer, "log_every_n_steps", 1))  # a Trainer argument, set at runtime
         return every > 0 and (self.generator_steps + 1) % every == 0
 
-    # ------------------------------------------------------------------ randomness
+    def _sum_over_processes(self, value: Tensor) -> Tensor:
+        return self.trainer.strategy.reduce(value, reduce_op="sum")
 
     @property
     def noise_generator(self) -> torch.Generator | None:
@@ -581,19 +431,14 @@ class BaseGAN(L.LightningModule):
         seed = hash((self.noise_seed, self.global_rank, self.generator_steps)) & 0x7FFF_FFFF_FFFF_FFFF
         return self._noise_rng.manual_seed(seed)
 
-    # ------------------------------------------------------------------ precision, clipping
+    # ------------------------------------------------------------------ precision, clipping, batches
 
     def penalty_grad_scale(self) -> Tensor | None:
-        """The loss scale of an active AMP grad scaler (``16-mixed``), else ``None``.
-
-        Penalties that differentiate ``D(x)`` with respect to ``x`` (gradient penalty, R1)
-        scale ``D(x)`` by it before ``autograd.grad`` and unscale the result, so their inner
-        backward does not underflow in float16 (PyTorch's AMP recipe for gradient penalties).
-        """
+        """The loss scale of an active AMP grad scaler (``16-mixed``), else ``None``: penalties
+        that differentiate ``D(x)`` by ``x`` scale by it so their inner backward does not
+        underflow in float16 (PyTorch's AMP recipe for gradient penalties)."""
         scaler = self._grad_scaler()
-        if scaler is None:
-            return None
-        return scaler.scale(torch.ones((), device=self.device))  # the scale as a tensor: no host sync
+        return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
 
     def _grad_scaler(self) -> torch.amp.GradScaler | None:
         try:
@@ -606,11 +451,7 @@ class BaseGAN(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Clips gradients; Lightning calls this after AMP has unscaled them."""
         if self.gradient_clip_val is not None:
-            self.clip_gradients(
-                optimizer,
-                gradient_clip_val=self.gradient_clip_val,
-                gradient_clip_algorithm=self.gradient_clip_algorithm,
-            )
+            self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
 
     def unpack_batch(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         """Split a batch into samples and labels; labels are dropped for unconditional variants."""
@@ -623,45 +464,15 @@ class BaseGAN(L.LightningModule):
             raise TypeError(
                 f"A batch must be a tensor of samples or a (samples, labels) pair, got {type(batch).__name__}."
             )
-        if not self.conditional:
-            return real, None
-        if labels is None:
+        if self.conditional and labels is None:
             raise ConfigurationError(
                 f"{type(self).__name__} is conditional but the data has no labels; use a labelled dataset "
                 "(e.g. an image folder with one sub-folder per class)."
             )
-        return real, labels
-
-    def on_train_epoch_start(self) -> None:
-        self._epoch_ending = False
+        return real, labels if self.conditional else None
 
     def on_train_epoch_end(self) -> None:
-        # Lightning calls this before ModelCheckpoint's epoch-end save: that save is not mid-epoch.
-        self._epoch_ending = True
         self._nonfinite.raise_if_seen(self.current_epoch)
-        if self.scheduler_interval == "epoch":
-            self._step_schedulers()
-
-    def ema_decay_at(self, step: int) -> float:
-        """The EMA decay used after ``step`` earlier generator updates: :attr:`ema_decay`, or,
-        with :attr:`ema_rampup`, the decay whose half-life is ``min(h, ema_rampup * step)``
-        steps, ``h`` being :attr:`ema_decay`'s (so 0, a plain copy, at the first update)."""
-        assert self.ema_decay is not None
-        if self.ema_rampup is None:
-            return self.ema_decay
-        half_life = math.log(0.5) / math.log(self.ema_decay)
-        ramped = min(half_life, self.ema_rampup * step)
-        return 0.5 ** (1.0 / ramped) if ramped > 0 else 0.0
-
-    @torch.no_grad()
-    def update_ema(self) -> None:
-        """``ema <- decay * ema + (1 - decay) * generator`` for weights; buffers are copied."""
-        assert self.generator_ema is not None
-        # torch's public EMA step: one fused (foreach) lerp over all weights, not one kernel each.
-        ema_step = get_ema_multi_avg_fn(self.ema_decay_at(self.generator_steps))
-        ema_step(list(self.generator_ema.parameters()), [p.detach() for p in self.generator.parameters()], None)
-        for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            ema_buffer.copy_(buffer)
 
     # ------------------------------------------------------------------ set-up
 
@@ -679,7 +490,11 @@ class BaseGAN(L.LightningModule):
                 self.discriminator.compile()
 
     def on_fit_start(self) -> None:
-        _check_data_parallel(self.trainer.model)
+        check_data_parallel(self.trainer.model)
+
+    def configure_callbacks(self) -> list[Callback]:
+        """:class:`~lightning_gans.resume.ExactResume`, so every fit resumes exactly."""
+        return [resume.ExactResume()]
 
     def _discriminator_needs_double_backward(self) -> bool:
         overridden = type(self).discriminator_penalty is not BaseGAN.discriminator_penalty
@@ -691,8 +506,7 @@ class BaseGAN(L.LightningModule):
         """How the discriminator rates held-out real data against fresh fakes."""
         real, labels = self.unpack_batch(batch)
         fake = self.generate(self.sample_noise(real.shape[0]), labels)
-        real_out = self.discriminate(real, labels)
-        fake_out = self.discriminate(fake, labels)
+        real_out, fake_out = self.discriminate(real, labels), self.discriminate(fake, labels)
         metrics = {
             "val/loss_d": self.discriminator_loss(real_out, fake_out),
             "val/d_real": real_out.mean(),
@@ -702,36 +516,40 @@ class BaseGAN(L.LightningModule):
             metrics[f"val/{self.adversarial_loss.estimate_name}"] = self.adversarial_loss.estimate(real_out, fake_out)
         self.log_dict(metrics, on_epoch=True, sync_dist=True, batch_size=real.shape[0])
 
-    # ------------------------------------------------------------------ optimizers, state
+    # ------------------------------------------------------------------ optimizers, schedules, state
 
     def configure_optimizers(self) -> Any:
-        optimizers = []
         roles: tuple[Role, Role] = ("generator", "discriminator")
+        optimizers = []
         for factory, net, role in zip(self._optimizer_factories, (self.generator, self.discriminator), roles):
             params = [p for p in net.parameters() if p.requires_grad]
             optimizers.append(factory(params) if factory else self.configure_default_optimizer(params, role))
-        if self.lr_decay is not None:
-            schedulers = [self._linear_decay(opt) for opt in optimizers]
-        else:
-            schedulers = [factory(opt) for factory, opt in zip(self._scheduler_factories, optimizers) if factory]
+        self.schedules.resolve_total(lambda: self.trainer.estimated_stepping_batches)  # generator steps: one a batch
+        self._schedule_setters = self._setters(*optimizers)
+        schedulers = self.schedules.lr_schedulers({"g": optimizers[0], "d": optimizers[1]})
         return (optimizers, schedulers) if schedulers else optimizers
 
-    def _linear_decay(self, optimizer: Optimizer) -> LRScheduler:
-        total = self.lr_decay_steps or self.trainer.estimated_stepping_batches  # generator steps: one per batch
-        if not math.isfinite(total):
-            raise ConfigurationError(
-                "lr_decay decays the learning rates over the whole run, which has no end here: set the trainer's "
-                "max_steps or max_epochs, or lr_decay_steps."
-            )
-        assert self.lr_decay is not None
-        return LinearLR(optimizer, start_factor=1.0, end_factor=self.lr_decay, total_iters=max(int(total), 1))
+    def _setters(self, g_opt: Optimizer, d_opt: Optimizer) -> dict[str, Setter]:
+        """How each scheduled hyperparameter (other than the learning rates) is set from its factor."""
+        betas = {"beta1": ([g_opt, d_opt], 0), "beta2": ([g_opt, d_opt], 1), "g_beta2": ([g_opt], 1)}
+        betas["d_beta2"] = ([d_opt], 1)
+        setters = {
+            name: _all(beta_setter(opt, index) for opt in opts)
+            for name, (opts, index) in betas.items()
+            if name in self.schedules
+        }
+        for name, owner, attribute in (
+            ("penalty_weight", self.penalty, "weight_factor"),
+            ("ema_half_life", self.ema, "half_life_factor"),
+            ("augment_p_max", self.augment_pipe, "p_max"),
+        ):
+            if owner is not None and hasattr(owner, attribute):
+                setters[name] = functools.partial(setattr, owner, attribute)
+        return setters
 
-    def _step_schedulers(self) -> None:
+    def _lr_schedulers(self) -> list[Any]:
         schedulers = self.lr_schedulers()
-        if schedulers is None:
-            return
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()  # type: ignore[call-arg]  # ReduceLROnPlateau needs a monitor: not supported here
+        return [] if schedulers is None else schedulers if isinstance(schedulers, list) else [schedulers]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Never write non-finite weights: a NaN loss that the periodic check has not read yet
@@ -747,20 +565,7 @@ class BaseGAN(L.LightningModule):
                 "gradient penalty (WGANGP, R1GAN) or spectral normalisation (SNGAN), and resume from the last "
                 "checkpoint with --ckpt_path."
             )
-        # Exact resumes from checkpoints taken at an epoch's end or after its last batch.
-        _compat.finish_spent_loader_iterators(checkpoint)
-        if not self._epoch_ending:  # a mid-epoch checkpoint (a step cadence, after validation)
-            _compat.repair_mid_epoch_state(checkpoint)
-        else:  # e.g. the CLI's final last.ckpt after an epoch-end finish
-            _compat.start_next_epoch_when_resumed(checkpoint)
-        checkpoint["generator_steps"] = self.generator_steps
-        checkpoint["discriminator_steps"] = self.discriminator_steps
-        checkpoint["noise_seed"] = self.noise_seed
-        # Which class to rebuild: lightning_gans.load_gan reads it (a Trainer in Python stores no class path).
-        checkpoint["lightning_gans_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
-        checkpoint["lightning_gans_version"] = _package_version()
+        resume.write_model_state(self, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.generator_steps = checkpoint.get("generator_steps", 0)
-        self.discriminator_steps = checkpoint.get("discriminator_steps", 0)
-        self.noise_seed = checkpoint.get("noise_seed")
+        resume.read_model_state(self, checkpoint)

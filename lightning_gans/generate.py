@@ -25,6 +25,7 @@ from lightning_gans.checkpoint import load_gan
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.progress import Progress
 from lightning_gans.rejection import rejection_sample
+from lightning_gans.sampling import iter_samples, resolve_labels
 from lightning_gans.utils import to_uint8, to_uint8_grid
 
 
@@ -37,63 +38,6 @@ class GeneratedSamples:
     files: list[Path] = field(default_factory=list)
     preview: Path | None = None  # grid.png or scatter.png
     acceptance_rate: float | None = None  # with rejection sampling: accepted / drawn
-
-
-def resolve_labels(gan: BaseGAN, num_samples: int, labels: Sequence[int] | None) -> Tensor | None:
-    """One label per sample: ``labels`` repeated in turn, or every class in turn by default."""
-    if not gan.conditional:
-        if labels:
-            raise ConfigurationError(
-                f"{type(gan).__name__} is unconditional, so --labels does not apply; drop it (labels need a "
-                "conditional variant such as CGAN)."
-            )
-        return None
-    num_classes = gan.num_classes or 0  # a conditional model has them (checked when it was built)
-    classes = list(labels) if labels else list(range(num_classes))
-    bad = [label for label in classes if not 0 <= label < num_classes]
-    if bad:
-        raise ConfigurationError(f"Labels {bad} are not classes of this model: use 0 to {num_classes - 1}.")
-    return torch.tensor(classes, dtype=torch.long).repeat(math.ceil(num_samples / len(classes)))[:num_samples]
-
-
-def iter_samples(
-    gan: BaseGAN,
-    num_samples: int,
-    labels: Tensor | None = None,
-    seed: int = 0,
-    batch_size: int = 256,
-    use_ema: bool = True,
-    *,
-    start: int = 0,
-    stop: int | None = None,
-    device: torch.device | str | None = "cpu",
-    progress: Progress | None = None,
-    truncation_psi: float | None = None,
-) -> Iterator[tuple[Tensor, Tensor | None]]:
-    """Yield ``(samples, labels)`` batches (samples as float32). The noise of all ``num_samples``
-    is drawn on the CPU from ``seed``, so any device, batch size and share sample the same noise
-    (and the same samples, up to floating-point rounding).
-
-    Args:
-        labels: one label per sample (see :func:`resolve_labels`), for conditional models.
-        start, stop: yield only samples ``start`` to ``stop - 1`` (e.g. one process's share).
-        device: where the samples go; ``None`` leaves them where the generator made them.
-        progress: counts the samples as they come.
-        truncation_psi: truncation of StyleGAN2's ``w`` (see :meth:`BaseGAN.sample`).
-    """
-    noise = gan.sample_noise(num_samples, torch.Generator().manual_seed(seed)).cpu()
-    stop = num_samples if stop is None else min(stop, num_samples)
-    for first in range(start, stop, batch_size):
-        chunk = slice(first, min(first + batch_size, stop))
-        batch_labels = None if labels is None else labels[chunk]
-        # truncation_psi only when asked for: models whose sample() predates it keep working
-        extra: dict[str, Any] = {} if truncation_psi is None else {"truncation_psi": truncation_psi}
-        samples = gan.sample(noise=noise[chunk], labels=batch_labels, use_ema=use_ema, **extra).float()
-        if device is not None:
-            samples = samples.to(device)
-        if progress is not None:
-            progress.update(len(samples))
-        yield samples, batch_labels
 
 
 def to_uint8_images(images: Tensor) -> Tensor:

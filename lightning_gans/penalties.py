@@ -29,6 +29,8 @@ class DiscriminatorPenalty:
             raise ValueError(f"every must be >= 1 (1 applies the penalty at every update), got {every}.")
         self.weight = weight
         self.every = every
+        self.weight_factor = 1.0
+        """Scales ``weight`` (a schedule's factor, target ``penalty_weight``)."""
 
     def __call__(
         self,
@@ -53,7 +55,7 @@ class DiscriminatorPenalty:
         """
         if self.weight == 0 or step % self.every:
             return None
-        return self.every * self.weight * self.term(critic, real, fake, grad_scale=grad_scale, rng=rng)
+        return self.every * self.weight * self.weight_factor * self.term(critic, real, fake, grad_scale=grad_scale, rng=rng)
 
     def term(
         self,

@@ -26,7 +26,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from lightning_gans._compat import inception_features
 from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError, GANError
-from lightning_gans.generate import iter_samples, resolve_labels
+from lightning_gans.sampling import resolve_labels, samples_of_rank
 from lightning_gans.metrics.digits import WEIGHTS_PATH, DigitFeatures
 from lightning_gans.metrics.prdc import PrecisionRecallDensityCoverage
 from lightning_gans.progress import Progress
@@ -457,21 +457,9 @@ class FidelityMetrics(PeriodicCallback):
 
     def _generated(self, trainer: L.Trainer, pl_module: Any, progress: Progress | None = None) -> Iterator[Tensor]:
         """This rank's share of ``num_samples`` images from fixed, index-addressed noise, on the
-        module's device (:func:`~lightning_gans.generate.iter_samples`, as ``generate`` draws them)."""
+        module's device (:func:`~lightning_gans.sampling.samples_of_rank`, as ``generate`` draws them)."""
         labels = resolve_labels(pl_module, self.num_samples, None)
-        share = shard(self.num_samples, trainer.global_rank, trainer.world_size)
-        batches = iter_samples(
-            pl_module,
-            self.num_samples,
-            labels,
-            self.seed,
-            self.batch_size,
-            start=share.start,
-            stop=share.stop,
-            device=None,
-            progress=progress,
-        )
-        yield from (images for images, _ in batches)
+        yield from samples_of_rank(trainer, pl_module, self.num_samples, self.seed, self.batch_size, labels, progress)
 
     # ------------------------------------------------------------------ real statistics
 

@@ -9,7 +9,7 @@ import torch
 
 from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError
-from lightning_gans.generate import iter_samples
+from lightning_gans.sampling import samples_of_rank
 from lightning_gans.metrics.digits import DigitFeatures
 from lightning_gans.metrics.stacked_mnist import (
     StackedMNISTModes,
@@ -67,16 +67,12 @@ class StackedMNISTCoverage(PeriodicCallback):
     def run(self, trainer: L.Trainer, pl_module: Any) -> StackedMNISTModes:
         if self._classifier is None:
             self._classifier = DigitFeatures(channels=3)
-        share = shard(self.num_samples, trainer.global_rank, trainer.world_size)
+        share = shard(self.num_samples, trainer.global_rank, trainer.world_size)  # for the progress bar
         histogram = torch.zeros(1000, dtype=torch.long)
         with self.progress(
             len(share), "classifying generated images", pl_module, enabled=trainer.is_global_zero
         ) as bar:
-            batches = iter_samples(
-                pl_module, self.num_samples, None, self.seed, self.batch_size, start=share.start, stop=share.stop,
-                device=None, progress=bar,
-            )  # fmt: skip
-            for images, _ in batches:
+            for images in samples_of_rank(trainer, pl_module, self.num_samples, self.seed, self.batch_size, None, bar):
                 histogram += mode_histogram(classify_modes(images, self._classifier))
         if trainer.world_size > 1:
             histogram = trainer.strategy.reduce(histogram.to(pl_module.device), reduce_op="sum").long().cpu()

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError
-from lightning_gans.generate import iter_samples, resolve_labels
+from lightning_gans.sampling import iter_samples, resolve_labels
 from lightning_gans.metrics.two_sample import (
     MIN_C2ST_SAMPLES,
     C2STResult,

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
-from torch import nn
 from torch.optim import Optimizer
 
-from lightning_gans.base import BaseGAN
+from lightning_gans.base import BaseGAN, packed_shape
 from lightning_gans.nets import DCGANDiscriminator, DCGANGenerator
 from lightning_gans.penalties import DiscriminatorPenalty, R1Penalty
 
@@ -31,7 +30,14 @@ class DCGAN(BaseGAN):
         loss: adversarial loss by name (:func:`lightning_gans.losses.get_adversarial_loss`).
         d_norm: the discriminator's normalisation: ``"batch"``, ``"layer"`` or ``"none"``.
         spectral_norm: spectral normalisation in the discriminator.
+        pack: PacGAN packing: the discriminator sees ``pack`` images at once (Lin et al. 2018).
         **kwargs: the loop's settings of :class:`~lightning_gans.BaseGAN`.
+
+    Example:
+        >>> from lightning_gans import DCGAN
+        >>> gan = DCGAN(data_shape=(1, 28, 28), latent_dim=16, g_channels=8, d_channels=8)
+        >>> gan.sample(2).shape
+        torch.Size([2, 1, 28, 28])
     """
 
     def __init__(
@@ -43,17 +49,14 @@ class DCGAN(BaseGAN):
         loss: str = "non_saturating",
         d_norm: Literal["batch", "layer", "none"] = "batch",
         spectral_norm: bool = False,
+        pack: int = 1,
         **kwargs: Any,
     ) -> None:
-        super().__init__(data_shape=data_shape, latent_dim=latent_dim, loss=loss, **kwargs)
-
-    def build_networks(
-        self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
-    ) -> tuple[nn.Module, nn.Module]:
-        h = self.hparams
-        return (
-            DCGANGenerator(self.latent_dim, data_shape, h["g_channels"]),
-            DCGANDiscriminator(discriminator_input_shape, h["d_channels"], h["d_norm"], h["spectral_norm"]),
+        data_shape = tuple(data_shape)
+        generator = DCGANGenerator(latent_dim, data_shape, g_channels)
+        discriminator = DCGANDiscriminator(packed_shape(data_shape, pack), d_channels, d_norm, spectral_norm)
+        super().__init__(
+            generator, discriminator, data_shape=data_shape, latent_dim=latent_dim, loss=loss, pack=pack, **kwargs
         )
 
 
@@ -80,12 +83,14 @@ class R1GAN(DCGAN):
     """
 
     def __init__(
-        self, gamma: float = 10.0, r1_every: int = 1, d_norm: Literal["batch", "layer", "none"] = "none", **kwargs: Any
+        self,
+        gamma: float = 10.0,
+        r1_every: int = 1,
+        d_norm: Literal["batch", "layer", "none"] = "none",
+        penalty: DiscriminatorPenalty | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(d_norm=d_norm, **kwargs)
-
-    def default_penalty(self) -> DiscriminatorPenalty | None:
-        return R1Penalty(self.hparams["gamma"], self.hparams["r1_every"])
+        super().__init__(d_norm=d_norm, penalty=penalty if penalty is not None else R1Penalty(gamma, r1_every), **kwargs)
 
     def configure_default_optimizer(self, params: Any, role: str) -> Optimizer:
         return torch.optim.RMSprop(params, lr=1e-4)

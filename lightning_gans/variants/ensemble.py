@@ -47,7 +47,7 @@ class GANEnsemble(GAN):
                 "GANEnsemble cannot clip gradients by their norm: one norm over all members couples them. "
                 "Use gradient_clip_algorithm='value' or no clipping."
             )
-        self.members = members  # read by build_networks during GAN.__init__
+        self.members = members  # read by GAN.__init__ when it builds the networks
         super().__init__(**kwargs)
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
@@ -83,15 +83,7 @@ class GANEnsemble(GAN):
             raise IndexError(f"member {k} does not exist; this ensemble has members 0..{self.members - 1}.")
         settings = {name: value for name, value in self.hparams.items() if name != "members"}
         g_optimizer, d_optimizer = self._optimizer_factories
-        g_scheduler, d_scheduler = self._scheduler_factories
-        gan = GAN(
-            **settings,
-            penalty=self.penalty,
-            g_optimizer=g_optimizer,
-            d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler,
-            d_scheduler=d_scheduler,
-        )
+        gan = GAN(**settings, penalty=self.penalty, g_optimizer=g_optimizer, d_optimizer=d_optimizer)
         gan.generator.load_state_dict(member_network(self.generator, k).state_dict())
         gan.discriminator.load_state_dict(member_network(self.discriminator, k).state_dict())
         if self.generator_ema is not None and gan.generator_ema is not None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from torch import nn
-
-from lightning_gans.base import BaseGAN
+from lightning_gans.base import BaseGAN, packed_shape
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
 
 
@@ -31,8 +29,19 @@ class GAN(BaseGAN):
         d_num_layers: hidden layers of the discriminator; ``num_layers`` when ``None``.
         d_maxout_pieces: maxout discriminator with this many pieces per unit (PacGAN: 5);
             1 is linear + LeakyReLU(0.2).
+        pack: PacGAN packing: the discriminator sees ``pack`` samples at once (Lin et al. 2018).
         **kwargs: the loop's settings of :class:`~lightning_gans.BaseGAN` (``n_critic``,
-            ``pack``, ``ema_decay``, optimizers, ...).
+            ``ema_decay``, optimizers, ...).
+
+    Example:
+        >>> import torch
+        >>> from lightning_gans import GAN
+        >>> _ = torch.manual_seed(0)
+        >>> gan = GAN(hidden_dim=16, num_layers=2, pack=2)
+        >>> gan.sample(6).shape
+        torch.Size([6, 2])
+        >>> gan.discriminate(torch.zeros(6, 2)).shape  # 3 packs of 2 samples
+        torch.Size([3, 1])
     """
 
     members = 1
@@ -49,24 +58,21 @@ class GAN(BaseGAN):
         d_hidden_dim: int | None = None,
         d_num_layers: int | None = None,
         d_maxout_pieces: int = 1,
+        pack: int = 1,
         **kwargs: Any,
     ) -> None:
-        super().__init__(data_shape=data_shape, latent_dim=latent_dim, loss=loss, **kwargs)
-
-    def build_networks(
-        self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
-    ) -> tuple[nn.Module, nn.Module]:
-        h = self.hparams
-        hidden, layers = h["hidden_dim"], h["num_layers"]
+        data_shape = tuple(data_shape)
         activation = "tanh" if len(data_shape) > 1 else None  # images lie in [-1, 1]
         generator = MLPGenerator(
-            self.latent_dim, data_shape, hidden, layers, activation, h["g_batch_norm"], self.members
+            latent_dim, data_shape, hidden_dim, num_layers, activation, g_batch_norm, self.members
         )
         discriminator = MLPDiscriminator(
-            discriminator_input_shape,
-            h["d_hidden_dim"] or hidden,
-            h["d_num_layers"] or layers,
-            maxout_pieces=h["d_maxout_pieces"],
+            packed_shape(data_shape, pack),
+            d_hidden_dim or hidden_dim,
+            d_num_layers or num_layers,
+            maxout_pieces=d_maxout_pieces,
             members=self.members,
         )
-        return generator, discriminator
+        super().__init__(
+            generator, discriminator, data_shape=data_shape, latent_dim=latent_dim, loss=loss, pack=pack, **kwargs
+        )

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from lightning_gans.base import BaseGAN
+from lightning_gans.base import BaseGAN, packed_shape
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.nets import DCGANDiscriminator, DCGANGenerator, ResNetDiscriminator, ResNetGenerator
 
@@ -30,6 +30,8 @@ class SNGAN(BaseGAN):
         d_channels: discriminator width (128 for the ResNet, ``ndf`` 64 for DCGAN).
         loss: adversarial loss by name (hinge in the paper).
         n_critic: discriminator updates per generator update.
+        num_classes: classes of the data (:class:`CGAN`; the CLI links it from the datamodule).
+        pack: PacGAN packing: the discriminator sees ``pack`` images at once (Lin et al. 2018).
         **kwargs: the loop's settings of :class:`~lightning_gans.BaseGAN`.
     """
 
@@ -44,28 +46,35 @@ class SNGAN(BaseGAN):
         d_channels: int | None = None,
         loss: str = "hinge",
         n_critic: int = 5,
+        num_classes: int | None = None,
+        pack: int = 1,
         **kwargs: Any,
     ) -> None:
-        if architecture not in ("resnet", "dcgan"):
-            raise ConfigurationError(f"architecture must be 'resnet' or 'dcgan', got {architecture!r}.")
-        super().__init__(data_shape=data_shape, latent_dim=latent_dim, loss=loss, n_critic=n_critic, **kwargs)
-
-    def build_networks(
-        self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
-    ) -> tuple[nn.Module, nn.Module]:
-        h, classes = self.hparams, (self.num_classes or 0) if self.conditional else 0
-        if h["architecture"] == "resnet":
-            return (
-                ResNetGenerator(self.latent_dim, data_shape, h["g_channels"] or 256, num_classes=classes),
-                ResNetDiscriminator(
-                    discriminator_input_shape, h["d_channels"] or 128, spectral_norm=True, num_classes=classes
-                ),
+        data_shape = tuple(data_shape)
+        classes = (num_classes or 0) if self.conditional else 0
+        if architecture == "resnet":
+            generator: nn.Module = ResNetGenerator(latent_dim, data_shape, g_channels or 256, num_classes=classes)
+            discriminator: nn.Module = ResNetDiscriminator(
+                packed_shape(data_shape, pack), d_channels or 128, spectral_norm=True, num_classes=classes
             )
-        return (
-            DCGANGenerator(self.latent_dim, data_shape, h["g_channels"] or 64, num_classes=classes),
-            DCGANDiscriminator(
-                discriminator_input_shape, h["d_channels"] or 64, "none", spectral_norm=True, num_classes=classes
-            ),
+        elif architecture == "dcgan":
+            generator = DCGANGenerator(latent_dim, data_shape, g_channels or 64, num_classes=classes)
+            discriminator = DCGANDiscriminator(
+                packed_shape(data_shape, pack), d_channels or 64, "none", spectral_norm=True,
+                num_classes=classes,
+            )  # fmt: skip
+        else:
+            raise ConfigurationError(f"architecture must be 'resnet' or 'dcgan', got {architecture!r}.")
+        super().__init__(
+            generator,
+            discriminator,
+            data_shape=data_shape,
+            latent_dim=latent_dim,
+            loss=loss,
+            n_critic=n_critic,
+            num_classes=num_classes,
+            pack=pack,
+            **kwargs,
         )
 
     def configure_default_optimizer(self, params: Any, role: str) -> Optimizer:

@@ -11,10 +11,12 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from lightning_gans.base import BaseGAN, Role
+from lightning_gans.base import BaseGAN, Role, packed_shape
+from lightning_gans.ema import rampup_half_life_steps
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, random_stream
 from lightning_gans.penalties import DiscriminatorPenalty, R1Penalty
+from lightning_gans.schedules import Schedule
 
 
 class StyleGAN2(BaseGAN):
@@ -81,6 +83,9 @@ class StyleGAN2(BaseGAN):
         loss: str = "non_saturating",
         ema_decay: float | None = 0.999,
         ema_rampup: float | None = 0.05,
+        schedules: dict[str, Schedule] | None = None,
+        penalty: DiscriminatorPenalty | None = None,
+        pack: int = 1,
         **kwargs: Any,
     ) -> None:
         if pl_every < 1 or pl_batch_shrink < 1 or pl_weight < 0:
@@ -88,39 +93,34 @@ class StyleGAN2(BaseGAN):
                 f"StyleGAN2 needs pl_weight >= 0, pl_every >= 1 and pl_batch_shrink >= 1; got {pl_weight}, "
                 f"{pl_every}, {pl_batch_shrink}."
             )
+        data_shape = tuple(data_shape)
+        generator = StyleGAN2Generator(
+            latent_dim, data_shape, w_dim, mapping_layers, channel_base, g_channels, mixing_prob
+        )
+        discriminator = StyleGAN2Discriminator(packed_shape(data_shape, pack), channel_base, d_channels)
+        schedules_with_ramp = schedules
+        if ema_rampup is not None and ema_decay is not None:  # StyleGAN2-ADA's ramp-up, as a schedule
+            ramp = Schedule("linear", start=0.0, end=1.0, steps=rampup_half_life_steps(ema_decay, ema_rampup))
+            schedules_with_ramp = {"ema_half_life": ramp, **(schedules or {})}
         super().__init__(
+            generator,
+            discriminator,
             data_shape=data_shape,
             latent_dim=latent_dim,
             loss=loss,
             ema_decay=ema_decay,
-            ema_rampup=ema_rampup,
+            schedules=schedules_with_ramp,
+            pack=pack,
+            penalty=penalty if penalty is not None else R1Penalty(r1_gamma, every=r1_every),
             **kwargs,
         )
+        self.r1_every, self.pl_weight, self.pl_every = r1_every, pl_weight, pl_every
+        self.pl_batch_shrink, self.pl_decay = pl_batch_shrink, pl_decay
         self.register_buffer("pl_mean", torch.zeros(()))  # checkpointed: a resume keeps the running mean
-
-    def build_networks(
-        self, data_shape: tuple[int, ...], discriminator_input_shape: tuple[int, ...]
-    ) -> tuple[nn.Module, nn.Module]:
-        h = self.hparams
-        generator = StyleGAN2Generator(
-            self.latent_dim,
-            data_shape,
-            h["w_dim"],
-            h["mapping_layers"],
-            h["channel_base"],
-            h["g_channels"],
-            h["mixing_prob"],
-        )
-        discriminator = StyleGAN2Discriminator(discriminator_input_shape, h["channel_base"], h["d_channels"])
-        return generator, discriminator
-
-    def default_penalty(self) -> DiscriminatorPenalty | None:
-        return R1Penalty(self.hparams["r1_gamma"], every=self.hparams["r1_every"])
 
     def configure_default_optimizer(self, params: Any, role: Role) -> Optimizer:
         """Adam(0.002, (0, 0.99), eps 1e-8), adjusted for the lazy regulariser of ``role``."""
-        h = self.hparams
-        every = h["r1_every"] if role == "discriminator" else (h["pl_every"] if h["pl_weight"] > 0 else 0)
+        every = self.r1_every if role == "discriminator" else (self.pl_every if self.pl_weight > 0 else 0)
         ratio = every / (every + 1) if every else 1.0
         return torch.optim.Adam(params, lr=0.002 * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
 
@@ -137,10 +137,9 @@ class StyleGAN2(BaseGAN):
         """Lazy path length regularisation (Sec. 3.2, Eq. 4): ``E[(||J_w^T y||_2 - a)^2]`` with
         ``y ~ N(0, I) / sqrt(H W)``, ``a`` the running mean of the lengths, every
         ``pl_every`` generator updates, times ``pl_weight * pl_every``."""
-        h = self.hparams
-        if h["pl_weight"] == 0 or self.generator_steps % h["pl_every"]:
+        if self.pl_weight == 0 or self.generator_steps % self.pl_every:
             return None
-        batch = max(fake.shape[0] // h["pl_batch_shrink"], 1)
+        batch = max(fake.shape[0] // self.pl_batch_shrink, 1)
         images, ws = generator(self.sample_noise(batch, self.noise_generator), return_ws=True)
         rng = self.noise_generator
         device = rng.device if rng is not None else images.device
@@ -150,5 +149,5 @@ class StyleGAN2(BaseGAN):
         with torch.no_grad():
             mean_length = lengths.detach().float().mean()
             mean_length = self._mean_over_processes(mean_length)  # the same running mean on every rank
-            self.pl_mean.copy_(self.pl_mean.lerp(mean_length, h["pl_decay"]))
-        return (lengths - self.pl_mean).square().mean() * (h["pl_weight"] * h["pl_every"])
+            self.pl_mean.copy_(self.pl_mean.lerp(mean_length, self.pl_decay))
+        return (lengths - self.pl_mean).square().mean() * (self.pl_weight * self.pl_every)

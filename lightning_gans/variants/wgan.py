@@ -49,12 +49,11 @@ class WGANGP(WGAN):
         gp_weight: float = 10.0,
         clip_value: float | None = None,
         d_norm: Literal["batch", "layer", "none"] = "layer",
+        penalty: DiscriminatorPenalty | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(clip_value=clip_value, d_norm=d_norm, **kwargs)
-
-    def default_penalty(self) -> DiscriminatorPenalty | None:
-        return GradientPenalty(self.hparams["gp_weight"])
+        penalty = penalty if penalty is not None else GradientPenalty(gp_weight)
+        super().__init__(clip_value=clip_value, d_norm=d_norm, penalty=penalty, **kwargs)
 
     def configure_default_optimizer(self, params: Any, role: str) -> Optimizer:
         return torch.optim.Adam(params, lr=1e-4, betas=(0.0, 0.9))
