@@ -1,25 +1,19 @@
 """``BaseGAN``: the Lightning side of the adversarial training that every variant shares.
 
-The update itself (Goodfellow et al. 2014, Algorithm 1: ``n_critic`` discriminator updates,
-then one generator update reusing the last fakes) is :mod:`lightning_gans.step`, which gets
-the networks as arguments. This module wires it to Lightning: manual optimisation, the
-optimizers, the precision plugin, logging and the random stream. Each other concern has its
-own module, which the loop calls so that no variant has to: the EMA generator
-(:mod:`~lightning_gans.ema`), hyperparameter schedules (:mod:`~lightning_gans.schedules`), the
-augmentation and ADA's controller (:mod:`~lightning_gans.augment`), sampling
-(:mod:`~lightning_gans.sampling`), exact resume and checkpoint keys (:mod:`~lightning_gans.resume`),
-the NaN watch (:mod:`~lightning_gans.finite`) and settings of earlier releases
-(:mod:`~lightning_gans.legacy`).
+The update (Goodfellow et al. 2014, Algorithm 1) is :mod:`lightning_gans.step`, which gets the
+networks as arguments; this module wires it to Lightning (manual optimisation, optimizers,
+precision, logging, the random stream) and calls each other concern's owner itself, so no
+variant has to: :mod:`~lightning_gans.ema`, :mod:`~lightning_gans.schedules`, the augmentation
+and ADA's controller (:mod:`~lightning_gans.augment`), :mod:`~lightning_gans.sampling`, exact
+resume (:mod:`~lightning_gans.resume`), the NaN watch (:mod:`~lightning_gans.finite`) and the
+settings of earlier releases (:mod:`~lightning_gans.settings`).
 
-One batch is one generator step, and every step count of the trainer counts generator
-steps: ``trainer.global_step``, ``trainer.max_steps``, ``limit_train_batches``,
-``ModelCheckpoint(every_n_train_steps=...)``, the loggers' x-axis, the schedules and the
-callbacks' ``every_n_batches``. (Discriminator updates go through the strategy and precision
-plugin like any optimizer step, but are not trainer steps; :attr:`discriminator_steps` counts them.)
-
-Training noise comes from the module's own random stream, reseeded every batch from the
-run's seed, the process rank and the generator step, so a resumed run draws exactly the
-noise the uninterrupted run would have drawn, and every DDP rank draws different noise.
+One batch is one generator step, and every step count counts generator steps:
+``trainer.global_step``, ``max_steps``, ``limit_train_batches``, checkpoint cadences, the
+loggers' x-axis, the schedules and the callbacks' ``every_n_batches``; :attr:`discriminator_steps`
+counts the discriminator's updates. Training noise comes from the module's own stream, reseeded
+every batch from the run's seed, the rank and the generator step: a resumed run draws exactly
+the noise of the uninterrupted one, and every DDP rank draws its own.
 
 A variant builds its networks in its constructor from its own arguments and passes them, with
 its defaults, to ``BaseGAN.__init__``; it overrides only the hooks where it differs:
@@ -30,8 +24,7 @@ its defaults, to ``BaseGAN.__init__``; it overrides only the hooks where it diff
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Literal
 
@@ -45,35 +38,17 @@ from torch.optim import Optimizer
 from lightning_gans import resume, sampling, step
 from lightning_gans.augment import Augmentation, build_augment
 from lightning_gans.ema import ExponentialMovingAverage
-from lightning_gans.errors import ConfigurationError, NonFiniteLossError
-from lightning_gans.finite import NonFiniteWatch, all_finite
-from lightning_gans.legacy import upgrade_settings
+from lightning_gans.errors import ConfigurationError
+from lightning_gans.finite import NonFiniteWatch
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
-from lightning_gans.schedules import Schedule, Schedules, Setter, beta_setter
-from lightning_gans.updates import LightningUpdate, check_data_parallel
+from lightning_gans.schedules import Schedule, Schedules, Setter, schedule_setters
+from lightning_gans.settings import check_settings, upgrade_settings
+from lightning_gans.step import packed_shape as packed_shape  # re-exported: variants use it
+from lightning_gans.updates import LightningUpdate, active_grad_scaler, check_data_parallel
 from lightning_gans.utils import run_seed
 
 Role = Literal["generator", "discriminator"]
-
-
-def _all(setters: Iterable[Setter]) -> Setter:
-    """One setter that calls each of ``setters``."""
-    each = list(setters)
-
-    def set_all(factor: float) -> None:
-        for setter in each:
-            setter(factor)
-
-    return set_all
-
-
-def packed_shape(data_shape: Sequence[int], pack: int = 1) -> tuple[int, ...]:
-    """The discriminator's input shape under PacGAN packing: the first dimension times ``pack``."""
-    if not isinstance(pack, int) or pack < 1:
-        raise ConfigurationError(f"pack must be an integer >= 1 (1 turns packing off), got {pack!r}.")
-    data_shape = tuple(data_shape)
-    return (pack * data_shape[0], *data_shape[1:])
 
 
 class BaseGAN(L.LightningModule):
@@ -84,37 +59,30 @@ class BaseGAN(L.LightningModule):
         discriminator: maps samples (packed, if ``pack > 1``) to one output per input.
         latent_dim: size of the noise vector ``z ~ N(0, I)``.
         loss: adversarial loss by name, see :func:`lightning_gans.losses.get_adversarial_loss`.
-        penalty: a discriminator regulariser from :mod:`lightning_gans.penalties` (gradient
-            penalty, R1, R2), added by the default :meth:`discriminator_penalty`.
-        g_optimizer: builds the generator's optimizer from its parameters; the variant's
-            paper default (:meth:`configure_default_optimizer`) when ``None``.
+        penalty: a regulariser of :mod:`lightning_gans.penalties`, added by :meth:`discriminator_penalty`.
+        g_optimizer: makes the generator's optimizer from its parameters (:meth:`configure_default_optimizer`).
         d_optimizer: the same for the discriminator.
         schedules: hyperparameter -> :class:`~lightning_gans.schedules.Schedule` over generator
             steps, e.g. ``{"lr": Schedule("linear", end=0.01)}`` (both learning rates fall to 1%
             over the run); the targets are listed in :data:`lightning_gans.schedules.TARGETS`.
         n_critic: discriminator updates per generator update.
         pack: PacGAN packing (Lin et al. 2018): the discriminator sees ``pack`` samples
-            concatenated along the first feature dimension; 1 turns it off. The batch size
-            must be a multiple of ``pack``.
-        ema_decay: keep an exponential moving average of the generator's weights with this
-            decay (e.g. 0.999) and sample from it (:mod:`lightning_gans.ema`); ``None`` keeps none.
+            concatenated along the first feature dimension; 1 turns it off.
+        ema_decay: sample from an EMA of the generator's weights with this decay (:mod:`lightning_gans.ema`).
         num_fixed_samples: size of the fixed noise batch used for comparable samples.
         data_shape: shape of one sample; the CLI links it from the datamodule.
         num_classes: number of classes of the data; used by conditional variants.
         check_finite_every_n_batches: stop with :class:`NonFiniteLossError` when a loss is
             NaN/inf, read every this many batches (no host sync in between); 0 turns it off.
-        gradient_clip_val: clip both networks' gradients to this norm (or value) before each
-            update (unscaled first under ``16-mixed``); ``None`` does not clip.
+        gradient_clip_val: clip both networks' gradients to this norm (or value) before each update.
         gradient_clip_algorithm: ``"norm"`` or ``"value"``.
         channels_last: keep image networks and batches in channels-last memory format.
-        torch_compile: ``torch.compile`` the generator (and the discriminator, unless a
-            penalty needs double backward) when fitting starts.
-        augment: differentiable augmentation of every image the discriminator sees in
-            training (:mod:`lightning_gans.augment`): ``"ada"``, DiffAugment policies such as
-            ``"color,translation,cutout"``, or an augmentation object such as
-            ``AdaptiveAugment(target=0.6, kimg=100)``; ``None`` does not augment.
+        torch_compile: ``torch.compile`` the networks (not a double-backward discriminator) at fit start.
+        augment: augmentation of every image the discriminator sees in training: ``"ada"``,
+            DiffAugment policies (``"color,translation,cutout"``) or an object such as
+            ``AdaptiveAugment(target=0.6, kimg=100)`` (:mod:`lightning_gans.augment`).
         **legacy: settings of earlier releases (``lr_decay``, ``ema_rampup``, ``ada_kimg``…),
-            translated by :mod:`lightning_gans.legacy` (with a warning) or refused with the new spelling.
+            translated by :mod:`lightning_gans.settings` (with a warning) or refused with the new spelling.
 
     Optimizers are returned by :meth:`configure_optimizers` in the fixed order ``[generator, discriminator]``.
 
@@ -164,19 +132,16 @@ class BaseGAN(L.LightningModule):
         upgraded = upgrade_settings(legacy, ema_decay, augment) if legacy else {}
         augment = upgraded.get("augment", augment)
         schedules = {**upgraded.get("schedules", {}), **(schedules or {})}
-        self._check_settings(generator, discriminator, latent_dim, n_critic, pack, num_classes, gradient_clip_val)
-        if augment is not None and data_shape is not None and len(tuple(data_shape)) != 3:
-            raise ConfigurationError(
-                f"augment={augment!r} transforms images (channels, height, width), but the data has shape "
-                f"{tuple(data_shape)}; use augment=None for vector data."
-            )
+        if generator is None or discriminator is None:
+            raise ConfigurationError(f"{type(self).__name__} needs generator= and discriminator= (or a variant).")
+        check_settings(self, latent_dim, n_critic, pack, num_classes, gradient_clip_val, augment, data_shape)
         ignore = ["generator", "discriminator", "penalty", "g_optimizer", "d_optimizer", *legacy]
         self.save_hyperparameters(ignore=ignore)
         if legacy:  # the current spelling, for load_gan and the loggers
             self.hparams.update(augment=augment, schedules=schedules or None)
         self.automatic_optimization = False
 
-        assert generator is not None and discriminator is not None and latent_dim is not None  # checked above
+        assert latent_dim is not None  # checked above
         self.generator, self.discriminator = generator, discriminator
         self.latent_dim, self.pack, self.n_critic = latent_dim, pack, n_critic
         self.data_shape = tuple(data_shape) if data_shape is not None else None
@@ -197,8 +162,7 @@ class BaseGAN(L.LightningModule):
         self._schedule_setters: dict[str, Setter] = {}
         self._noise_rng: torch.Generator | None = None
         self._nonfinite = NonFiniteWatch(check_finite_every_n_batches)
-        # A data-parallel strategy's wrappers of the networks (see distribute); not submodules,
-        # so checkpoints keep plain names.
+        # A data-parallel strategy's wrappers (see distribute); not submodules: checkpoints keep plain names.
         self._wrapped: dict[str, nn.Module] = {}
 
         fixed = torch.Generator().manual_seed(0)
@@ -208,36 +172,6 @@ class BaseGAN(L.LightningModule):
             self.register_buffer("fixed_labels", torch.arange(num_fixed_samples) % num_classes)
         else:
             self.fixed_labels: Tensor | None = None
-
-    def _check_settings(
-        self,
-        generator: nn.Module | None,
-        discriminator: nn.Module | None,
-        latent_dim: int | None,
-        n_critic: int,
-        pack: int,
-        num_classes: int | None,
-        gradient_clip_val: float | None,
-    ) -> None:
-        name = type(self).__name__
-        if generator is None or discriminator is None:
-            raise ConfigurationError(
-                f"{name} needs generator= and discriminator= (a variant builds them in its constructor)."
-            )
-        if latent_dim is None:
-            raise ConfigurationError(f"{name} needs latent_dim, the size of the noise vector.")
-        packed_shape((1,), pack)  # checks pack
-        if n_critic < 1:
-            raise ConfigurationError(f"n_critic must be >= 1 discriminator updates per generator update, got {n_critic}.")
-        if pack > 1 and self.conditional:
-            raise ConfigurationError("pack > 1 is not supported by conditional variants; use pack=1.")
-        if gradient_clip_val is not None and gradient_clip_val <= 0:
-            raise ConfigurationError(f"gradient_clip_val must be > 0 or None (no clipping), got {gradient_clip_val}.")
-        if self.conditional and not num_classes:
-            raise ConfigurationError(
-                f"{name} is conditional and needs num_classes > 0: use a labelled datamodule "
-                "(the CLI links data.num_classes) or pass model.num_classes."
-            )
 
     # ------------------------------------------------------------------ variant hooks
 
@@ -304,17 +238,14 @@ class BaseGAN(L.LightningModule):
     def generate(
         self, z: Tensor, labels: Tensor | None = None, ema: bool = False, truncation_psi: float | None = None
     ) -> Tensor:
-        """``G(z)`` (``G(z, y)`` for conditional variants); ``ema=True`` uses the EMA copy;
-        ``truncation_psi`` truncates (variants with :attr:`supports_truncation`)."""
+        """``G(z)`` (``G(z, y)``): ``ema=True`` uses the EMA copy; ``truncation_psi`` for StyleGAN2."""
         net = self.generator_ema if ema and self.generator_ema is not None else self.generator
-        if truncation_psi is not None and truncation_psi != 1.0:
-            if not self.supports_truncation:
-                raise ConfigurationError(
-                    f"truncation_psi applies to generators with a style mapping (StyleGAN2); {type(self).__name__} "
-                    "has none: leave it at 1."
-                )
-            return net(z, psi=truncation_psi)
-        return net(z) if labels is None else net(z, labels)
+        if truncation_psi is None or truncation_psi == 1.0:
+            return net(z) if labels is None else net(z, labels)
+        if not self.supports_truncation:
+            name = type(self).__name__
+            raise ConfigurationError(f"truncation_psi applies to StyleGAN2's style mapping; {name} has none: use 1.")
+        return net(z, psi=truncation_psi)
 
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """``D(x)`` (``D(x, y)`` for conditional variants), packing samples when ``pack > 1``."""
@@ -332,16 +263,10 @@ class BaseGAN(L.LightningModule):
         use_ema: bool = True,
         truncation_psi: float | None = None,
     ) -> Tensor:
-        """Draw samples in data space (images: ``(n, C, H, W)`` in ``[-1, 1]``), from the EMA
-        generator when there is one and ``use_ema``, in eval mode, without gradients.
-
-        Args:
-            n: number of samples; may be omitted when ``noise`` or ``labels`` is given.
-            labels: class of each sample (conditional variants); random when omitted.
-            noise: latent vectors to use instead of fresh noise, e.g. :attr:`fixed_noise`.
-            use_ema: sample from the EMA generator when there is one.
-            truncation_psi: StyleGAN's truncation trick, ``w = w_avg + psi (w - w_avg)``.
-        """
+        """``n`` samples in data space (images in ``[-1, 1]``), in eval mode without gradients:
+        from ``noise`` if given, of ``labels`` (conditional variants; random if omitted), from
+        the EMA generator when there is one and ``use_ema``, truncated by ``truncation_psi``
+        (StyleGAN2's ``w = w_avg + psi (w - w_avg)``). See :func:`lightning_gans.sampling.sample`."""
         return sampling.sample(self, n, labels, noise, use_ema, truncation_psi)
 
     def sample_fixed(self, use_ema: bool = True) -> Tensor:
@@ -380,8 +305,9 @@ class BaseGAN(L.LightningModule):
             metrics, self.generator_steps, self.current_epoch, batch_idx, with_penalty=self._grad_scaler() is None
         )
         self.generator_steps += 1
-        for scheduler in self._lr_schedulers():
-            scheduler.step()
+        schedulers = self.lr_schedulers()  # None, one, or a list
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            scheduler.step()  # type: ignore[call-arg]  # ours: LambdaLR or LinearLR
         if self.augment_pipe is not None:
             self.augment_pipe.update(self.generator_steps, self._sum_over_processes)
             if logs:
@@ -392,8 +318,7 @@ class BaseGAN(L.LightningModule):
             self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=real.shape[0])
 
     def training_networks(self) -> step.Networks:
-        """The networks a training step runs: a data-parallel strategy's wrappers (see
-        :meth:`distribute`) where it set them, else the networks themselves."""
+        """The networks a training step runs: the wrappers :meth:`distribute` set, else the networks."""
         return step.Networks(
             generator=self._wrapped.get("generator", self.generator),
             discriminator=self._wrapped.get("discriminator", self.discriminator),
@@ -401,9 +326,8 @@ class BaseGAN(L.LightningModule):
         )
 
     def distribute(self, wrap: Callable[[nn.Module], nn.Module] | None) -> None:
-        """Let a data-parallel strategy wrap the generator and the discriminator, each on its
-        own, for the training updates (:class:`~lightning_gans.GANDDPStrategy` calls it);
-        ``None`` drops the wrappers."""
+        """Let a data-parallel strategy (:class:`~lightning_gans.GANDDPStrategy`) wrap each network
+        on its own for the training updates; ``None`` drops the wrappers."""
         nets = {"generator": self.generator, "discriminator": self.discriminator}
         self._wrapped = {} if wrap is None else {name: wrap(net) for name, net in nets.items()}
 
@@ -434,19 +358,16 @@ class BaseGAN(L.LightningModule):
     # ------------------------------------------------------------------ precision, clipping, batches
 
     def penalty_grad_scale(self) -> Tensor | None:
-        """The loss scale of an active AMP grad scaler (``16-mixed``), else ``None``: penalties
-        that differentiate ``D(x)`` by ``x`` scale by it so their inner backward does not
-        underflow in float16 (PyTorch's AMP recipe for gradient penalties)."""
+        """The active AMP loss scale (``16-mixed``) or ``None``: penalties that differentiate ``D(x)``
+        by ``x`` scale by it against float16 underflow (PyTorch's AMP recipe for gradient penalties)."""
         scaler = self._grad_scaler()
         return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
 
     def _grad_scaler(self) -> torch.amp.GradScaler | None:
         try:
-            precision = self.trainer.precision_plugin
+            return active_grad_scaler(self.trainer)
         except RuntimeError:  # not attached to a Trainer: no AMP
             return None
-        scaler = getattr(precision, "scaler", None)
-        return scaler if scaler is not None and scaler.is_enabled() else None
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Clips gradients; Lightning calls this after AMP has unscaled them."""
@@ -455,21 +376,7 @@ class BaseGAN(L.LightningModule):
 
     def unpack_batch(self, batch: Any) -> tuple[Tensor, Tensor | None]:
         """Split a batch into samples and labels; labels are dropped for unconditional variants."""
-        if isinstance(batch, Tensor):
-            real, labels = batch, None
-        elif isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
-            real = batch[0]
-            labels = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
-        else:
-            raise TypeError(
-                f"A batch must be a tensor of samples or a (samples, labels) pair, got {type(batch).__name__}."
-            )
-        if self.conditional and labels is None:
-            raise ConfigurationError(
-                f"{type(self).__name__} is conditional but the data has no labels; use a labelled dataset "
-                "(e.g. an image folder with one sub-folder per class)."
-            )
-        return real, labels if self.conditional else None
+        return step.split_batch(batch, self.conditional, type(self).__name__)
 
     def on_train_epoch_end(self) -> None:
         self._nonfinite.raise_if_seen(self.current_epoch)
@@ -492,8 +399,8 @@ class BaseGAN(L.LightningModule):
     def on_fit_start(self) -> None:
         check_data_parallel(self.trainer.model)
 
-    def configure_callbacks(self) -> list[Callback]:
-        """:class:`~lightning_gans.resume.ExactResume`, so every fit resumes exactly."""
+    def configure_callbacks(self) -> list[Callback]:  # every fit resumes exactly
+        """:class:`~lightning_gans.resume.ExactResume`."""
         return [resume.ExactResume()]
 
     def _discriminator_needs_double_backward(self) -> bool:
@@ -525,46 +432,18 @@ class BaseGAN(L.LightningModule):
             params = [p for p in net.parameters() if p.requires_grad]
             optimizers.append(factory(params) if factory else self.configure_default_optimizer(params, role))
         self.schedules.resolve_total(lambda: self.trainer.estimated_stepping_batches)  # generator steps: one a batch
-        self._schedule_setters = self._setters(*optimizers)
-        schedulers = self.schedules.lr_schedulers({"g": optimizers[0], "d": optimizers[1]})
+        g_opt, d_opt = optimizers
+        self._schedule_setters = schedule_setters(
+            self.schedules, g_opt, d_opt, self.penalty, self.ema, self.augment_pipe
+        )
+        schedulers = self.schedules.lr_schedulers({"g": g_opt, "d": d_opt})
         return (optimizers, schedulers) if schedulers else optimizers
 
-    def _setters(self, g_opt: Optimizer, d_opt: Optimizer) -> dict[str, Setter]:
-        """How each scheduled hyperparameter (other than the learning rates) is set from its factor."""
-        betas = {"beta1": ([g_opt, d_opt], 0), "beta2": ([g_opt, d_opt], 1), "g_beta2": ([g_opt], 1)}
-        betas["d_beta2"] = ([d_opt], 1)
-        setters = {
-            name: _all(beta_setter(opt, index) for opt in opts)
-            for name, (opts, index) in betas.items()
-            if name in self.schedules
-        }
-        for name, owner, attribute in (
-            ("penalty_weight", self.penalty, "weight_factor"),
-            ("ema_half_life", self.ema, "half_life_factor"),
-            ("augment_p_max", self.augment_pipe, "p_max"),
-        ):
-            if owner is not None and hasattr(owner, attribute):
-                setters[name] = functools.partial(setattr, owner, attribute)
-        return setters
-
-    def _lr_schedulers(self) -> list[Any]:
-        schedulers = self.lr_schedulers()
-        return [] if schedulers is None else schedulers if isinstance(schedulers, list) else [schedulers]
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Never write non-finite weights: a NaN loss that the periodic check has not read yet
-        # stops training here, before the file (e.g. last.ckpt) is replaced.
-        kept = "the checkpoint was not written, so the last one saved keeps the last finite model"
-        try:
-            self._nonfinite.raise_if_seen(self.current_epoch)
-        except NonFiniteLossError as error:
-            raise NonFiniteLossError(f"{error} At generator step {self.generator_steps} {kept}.") from None
-        if not all_finite(self.generator, self.discriminator, self.generator_ema):
-            raise NonFiniteLossError(
-                f"Non-finite weights at generator step {self.generator_steps}: {kept}. Try lower learning rates, a "
-                "gradient penalty (WGANGP, R1GAN) or spectral normalisation (SNGAN), and resume from the last "
-                "checkpoint with --ckpt_path."
-            )
+        # Never write non-finite weights: a NaN loss not read yet stops training before the file is replaced.
+        self._nonfinite.check_before_checkpoint(
+            self.generator_steps, self.current_epoch, self.generator, self.discriminator, self.generator_ema
+        )
         resume.write_model_state(self, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -56,6 +56,22 @@ class NonFiniteWatch:
         if (batch_idx + 1) % self.every == 0:
             self.raise_if_seen(epoch)
 
+    def check_before_checkpoint(self, step: int, epoch: int, *modules: nn.Module | None) -> None:
+        """Raise :class:`NonFiniteLossError` instead of letting a checkpoint be written when a
+        loss not read yet, or a weight of ``modules``, is not finite: the last checkpoint saved
+        keeps the last finite model."""
+        kept = "the checkpoint was not written, so the last one saved keeps the last finite model"
+        try:
+            self.raise_if_seen(epoch)
+        except NonFiniteLossError as error:
+            raise NonFiniteLossError(f"{error} At generator step {step} {kept}.") from None
+        if not all_finite(*modules):
+            raise NonFiniteLossError(
+                f"Non-finite weights at generator step {step}: {kept}. Try lower learning rates, a gradient "
+                "penalty (WGANGP, R1GAN) or spectral normalisation (SNGAN), and resume from the last checkpoint "
+                "with --ckpt_path."
+            )
+
     def raise_if_seen(self, epoch: int) -> None:
         """Raise :class:`NonFiniteLossError` naming the first bad step since the last check, if any."""
         if not self._losses:

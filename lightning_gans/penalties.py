@@ -55,7 +55,12 @@ class DiscriminatorPenalty:
         """
         if self.weight == 0 or step % self.every:
             return None
-        return self.every * self.weight * self.weight_factor * self.term(critic, real, fake, grad_scale=grad_scale, rng=rng)
+        return (
+            self.every
+            * self.weight
+            * self.weight_factor
+            * self.term(critic, real, fake, grad_scale=grad_scale, rng=rng)
+        )
 
     def term(
         self,

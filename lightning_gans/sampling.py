@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -37,7 +37,7 @@ from lightning_gans.utils import eval_mode, shard
 class BaseGAN(Protocol):
     """What sampling needs of a :class:`lightning_gans.BaseGAN` (which imports this module)."""
 
-    conditional: bool
+    conditional: ClassVar[bool]
     num_classes: int | None
     generator: nn.Module
     generator_ema: nn.Module | None

@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -82,7 +83,9 @@ class Schedule:
         if self.kind not in ("constant", "linear", "cosine"):
             raise ConfigurationError(f"A schedule's kind is 'constant', 'linear' or 'cosine', got {self.kind!r}.")
         if self.steps is not None and self.steps <= 0:
-            raise ConfigurationError(f"A schedule's steps must be > 0 generator steps or None (the run), not {self.steps}.")
+            raise ConfigurationError(
+                f"A schedule's steps must be > 0 generator steps or None (the run), not {self.steps}."
+            )
         if self.warmup < 0 or (self.steps is not None and self.warmup >= self.steps):
             raise ConfigurationError(f"A schedule's warmup must be >= 0 and below its steps; got {self.warmup}.")
 
@@ -124,7 +127,9 @@ class Schedules:
         self.schedules = dict(schedules or {})
         unknown = sorted(set(self.schedules) - set(TARGETS))
         if unknown:
-            raise ConfigurationError(f"No hyperparameter {unknown[0]!r} to schedule; schedulable: {', '.join(TARGETS)}.")
+            raise ConfigurationError(
+                f"No hyperparameter {unknown[0]!r} to schedule; schedulable: {', '.join(TARGETS)}."
+            )
         for name, schedule in self.schedules.items():
             if not isinstance(schedule, Schedule):
                 raise ConfigurationError(
@@ -197,3 +202,30 @@ def beta_setter(optimizer: Optimizer, index: int) -> Setter:
             group["betas"] = tuple(betas)
 
     return set_beta
+
+
+def schedule_setters(
+    schedules: Schedules, g_opt: Optimizer, d_opt: Optimizer, penalty: Any, ema: Any, augment: Any
+) -> dict[str, Setter]:
+    """How each target a model has (other than the learning rates) is set from its factor:
+    the optimizers' betas, ``penalty.weight_factor``, ``ema.half_life_factor`` and ``augment.p_max``."""
+    betas = {"beta1": ([g_opt, d_opt], 0), "beta2": ([g_opt, d_opt], 1), "g_beta2": ([g_opt], 1)}
+    betas["d_beta2"] = ([d_opt], 1)
+    found = {
+        name: _each([beta_setter(opt, index) for opt in opts])
+        for name, (opts, index) in betas.items()
+        if name in schedules
+    }
+    owners = (("penalty_weight", penalty, "weight_factor"), ("ema_half_life", ema, "half_life_factor"))
+    for name, owner, attribute in (*owners, ("augment_p_max", augment, "p_max")):
+        if owner is not None and hasattr(owner, attribute):
+            found[name] = functools.partial(setattr, owner, attribute)
+    return found
+
+
+def _each(each: list[Setter]) -> Setter:
+    def set_each(factor: float) -> None:
+        for setter in each:
+            setter(factor)
+
+    return set_each

@@ -15,10 +15,10 @@ into an optimizer step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -69,6 +69,14 @@ class Networks:
     """Judges the fakes in the generator update, where its parameters are frozen (plain, never synchronised)."""
 
 
+def packed_shape(data_shape: Sequence[int], pack: int = 1) -> tuple[int, ...]:
+    """The discriminator's input shape under PacGAN packing: the first dimension times ``pack``."""
+    if not isinstance(pack, int) or pack < 1:
+        raise ConfigurationError(f"pack must be an integer >= 1 (1 turns packing off), got {pack!r}.")
+    data_shape = tuple(data_shape)
+    return (pack * data_shape[0], *data_shape[1:])
+
+
 def pack_samples(x: Tensor, pack: int) -> Tensor:
     """PacGAN packing (Lin et al. 2018): ``(B, C, ...) -> (B / pack, pack * C, ...)``."""
     if pack == 1:
@@ -80,6 +88,24 @@ def pack_samples(x: Tensor, pack: int) -> Tensor:
             f"use a batch size that is a multiple of {pack} (and drop_last=True)."
         )
     return x.reshape(batch // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def split_batch(batch: Any, conditional: bool, model_name: str = "The model") -> tuple[Tensor, Tensor | None]:
+    """``(samples, labels)`` of a batch (a tensor, or a ``(samples, labels, ...)`` sequence);
+    ``labels`` is ``None`` unless ``conditional``, which requires them."""
+    if isinstance(batch, Tensor):
+        real, labels = batch, None
+    elif isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
+        real = batch[0]
+        labels = batch[1] if len(batch) > 1 and isinstance(batch[1], Tensor) else None
+    else:
+        raise TypeError(f"A batch must be a tensor of samples or a (samples, labels) pair, got {type(batch).__name__}.")
+    if conditional and labels is None:
+        raise ConfigurationError(
+            f"{model_name} is conditional but the data has no labels; use a labelled dataset "
+            "(e.g. an image folder with one sub-folder per class)."
+        )
+    return real, labels if conditional else None
 
 
 def critic_of(discriminator: nn.Module, labels: Tensor | None) -> Critic:

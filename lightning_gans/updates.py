@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer, do_nothing_closure
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
@@ -71,3 +72,10 @@ def check_data_parallel(model: Any) -> None:
             "strategy='gan_ddp' (or 'gan_ddp_spawn', 'gan_ddp_fork', 'gan_ddp_notebook'; the CLI picks it for "
             "'ddp'), or lightning_gans.GANDDPStrategy(...) with the same arguments."
         )
+
+
+def active_grad_scaler(trainer: Any) -> torch.amp.GradScaler | None:
+    """The enabled AMP grad scaler of ``trainer``'s precision plugin (``16-mixed``), else ``None``
+    (also without a trainer)."""
+    scaler = getattr(getattr(trainer, "precision_plugin", None), "scaler", None)
+    return scaler if scaler is not None and scaler.is_enabled() else None

@@ -26,10 +26,10 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from lightning_gans._compat import inception_features
 from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError, GANError
-from lightning_gans.sampling import resolve_labels, samples_of_rank
 from lightning_gans.metrics.digits import WEIGHTS_PATH, DigitFeatures
 from lightning_gans.metrics.prdc import PrecisionRecallDensityCoverage
 from lightning_gans.progress import Progress
+from lightning_gans.sampling import resolve_labels, samples_of_rank
 from lightning_gans.utils import datamodule_of, is_fast_dev_run, shard, to_uint8
 
 INCEPTION_NAME = "inception-v3-compat"

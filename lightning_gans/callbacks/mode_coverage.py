@@ -12,8 +12,8 @@ from lightning_gans.callbacks._logging import figure_to_array, log_image
 from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.data.toy import GaussianMixture
 from lightning_gans.errors import ConfigurationError
-from lightning_gans.sampling import iter_samples
 from lightning_gans.metrics.mode_coverage import ModeStatistics, mode_statistics
+from lightning_gans.sampling import iter_samples
 from lightning_gans.utils import datamodule_of
 
 

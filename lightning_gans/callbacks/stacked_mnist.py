@@ -9,7 +9,6 @@ import torch
 
 from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError
-from lightning_gans.sampling import samples_of_rank
 from lightning_gans.metrics.digits import DigitFeatures
 from lightning_gans.metrics.stacked_mnist import (
     StackedMNISTModes,
@@ -17,6 +16,7 @@ from lightning_gans.metrics.stacked_mnist import (
     mode_histogram,
     statistics_of_histogram,
 )
+from lightning_gans.sampling import samples_of_rank
 from lightning_gans.utils import shard
 
 

@@ -15,7 +15,6 @@ from torch import Tensor, nn
 
 from lightning_gans.callbacks._periodic import PeriodicCallback
 from lightning_gans.errors import ConfigurationError
-from lightning_gans.sampling import iter_samples, resolve_labels
 from lightning_gans.metrics.two_sample import (
     MIN_C2ST_SAMPLES,
     C2STResult,
@@ -24,6 +23,7 @@ from lightning_gans.metrics.two_sample import (
     mmd_permutation_test,
 )
 from lightning_gans.progress import format_duration
+from lightning_gans.sampling import iter_samples, resolve_labels
 from lightning_gans.utils import datamodule_of, eval_mode
 
 TESTS = ("c2st", "mmd")

@@ -90,7 +90,9 @@ class R1GAN(DCGAN):
         penalty: DiscriminatorPenalty | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(d_norm=d_norm, penalty=penalty if penalty is not None else R1Penalty(gamma, r1_every), **kwargs)
+        super().__init__(
+            d_norm=d_norm, penalty=penalty if penalty is not None else R1Penalty(gamma, r1_every), **kwargs
+        )
 
     def configure_default_optimizer(self, params: Any, role: str) -> Optimizer:
         return torch.optim.RMSprop(params, lr=1e-4)

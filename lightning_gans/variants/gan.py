@@ -63,9 +63,7 @@ class GAN(BaseGAN):
     ) -> None:
         data_shape = tuple(data_shape)
         activation = "tanh" if len(data_shape) > 1 else None  # images lie in [-1, 1]
-        generator = MLPGenerator(
-            latent_dim, data_shape, hidden_dim, num_layers, activation, g_batch_norm, self.members
-        )
+        generator = MLPGenerator(latent_dim, data_shape, hidden_dim, num_layers, activation, g_batch_norm, self.members)
         discriminator = MLPDiscriminator(
             packed_shape(data_shape, pack),
             d_hidden_dim or hidden_dim,

@@ -1,12 +1,13 @@
-"""Settings of earlier releases, translated: old checkpoints and Python code keep working, and an
-old config gets one line that says how to write it now.
+"""The loop's settings checked (:func:`check_settings`), and settings of earlier releases
+translated (:func:`upgrade_settings`): old checkpoints and Python code keep working, and an old
+config gets one line that says how to write it now.
 
 lightning_gans 0.2.0 replaced ``lr_decay``/``lr_decay_steps``, ``ema_rampup`` and the LR
 scheduler arguments with :mod:`lightning_gans.schedules`, and ``ada_target``/``ada_kimg``/``ada_p``
 with an :class:`~lightning_gans.augment.AdaptiveAugment` passed as ``augment``.
 
 Example:
-    >>> from lightning_gans.legacy import upgrade_settings
+    >>> from lightning_gans.settings import upgrade_settings
     >>> upgrade_settings({"lr_decay": 0.01, "lr_decay_steps": 1000, "scheduler_interval": "epoch"})
     {'schedules': {'lr': Schedule(kind='linear', start=1.0, end=0.01, steps=1000, warmup=0)}}
 """
@@ -14,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from lightning_gans.augment import AdaptiveAugment
@@ -76,7 +78,9 @@ def upgrade_settings(legacy: dict[str, Any], ema_decay: float | None = None, aug
         raise ConfigurationError(removed_setting_message("lr_decay_steps"))
     if given.get("ema_rampup") is not None:
         if ema_decay is None:
-            raise ConfigurationError("ema_rampup needs ema_decay (e.g. 0.999); " + removed_setting_message("ema_rampup"))
+            raise ConfigurationError(
+                "ema_rampup needs ema_decay (e.g. 0.999); " + removed_setting_message("ema_rampup")
+            )
         steps = rampup_half_life_steps(ema_decay, float(given["ema_rampup"]))
         schedules["ema_half_life"] = Schedule("linear", start=0.0, end=1.0, steps=steps)
     if schedules:
@@ -90,3 +94,38 @@ def upgrade_settings(legacy: dict[str, Any], ema_decay: float | None = None, aug
         names = ", ".join(sorted(given))
         warnings.warn(f"{names}: {removed_setting_message(sorted(given)[0])} (translated)", FutureWarning, stacklevel=3)
     return upgraded
+
+
+def check_settings(
+    model: Any,
+    latent_dim: int | None,
+    n_critic: int,
+    pack: int,
+    num_classes: int | None,
+    gradient_clip_val: float | None,
+    augment: Any,
+    data_shape: Sequence[int] | None,
+) -> None:
+    """Raise one :class:`~lightning_gans.errors.ConfigurationError` naming the first bad setting
+    of ``model`` (a :class:`~lightning_gans.BaseGAN` being built) and its fix."""
+    name = type(model).__name__
+    if latent_dim is None:
+        raise ConfigurationError(f"{name} needs latent_dim, the size of the noise vector.")
+    if not isinstance(pack, int) or pack < 1:
+        raise ConfigurationError(f"pack must be an integer >= 1 (1 turns packing off), got {pack!r}.")
+    if n_critic < 1:
+        raise ConfigurationError(f"n_critic must be >= 1 discriminator updates per generator update, got {n_critic}.")
+    if pack > 1 and model.conditional:
+        raise ConfigurationError("pack > 1 is not supported by conditional variants; use pack=1.")
+    if gradient_clip_val is not None and gradient_clip_val <= 0:
+        raise ConfigurationError(f"gradient_clip_val must be > 0 or None (no clipping), got {gradient_clip_val}.")
+    if model.conditional and not num_classes:
+        raise ConfigurationError(
+            f"{name} is conditional and needs num_classes > 0: use a labelled datamodule "
+            "(the CLI links data.num_classes) or pass model.num_classes."
+        )
+    if augment is not None and data_shape is not None and len(tuple(data_shape)) != 3:
+        raise ConfigurationError(
+            f"augment={augment!r} transforms images (channels, height, width), but the data has shape "
+            f"{tuple(data_shape)}; use augment=None for vector data."
+        )
