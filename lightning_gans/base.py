@@ -162,6 +162,7 @@ class BaseGAN(L.LightningModule):
         self._schedule_setters: dict[str, Setter] = {}
         self._noise_rng: torch.Generator | None = None
         self._nonfinite = NonFiniteWatch(check_finite_every_n_batches)
+        self._exact_resume = resume.ExactResume()
         # A data-parallel strategy's wrappers (see distribute); not submodules: checkpoints keep plain names.
         self._wrapped: dict[str, nn.Module] = {}
 
@@ -198,9 +199,8 @@ class BaseGAN(L.LightningModule):
         )
 
     def generator_penalty(self, generator: nn.Module, fake: Tensor, labels: Tensor | None) -> Tensor | None:
-        """A regulariser added to the generator loss (e.g. StyleGAN2's path length), or ``None``.
-        ``generator`` is the network being trained (its DDP wrapper under DDP), ``fake`` this
-        update's samples; draw any noise from :attr:`noise_generator`."""
+        """A regulariser added to the generator loss (e.g. StyleGAN2's path length), or ``None``;
+        ``generator`` is the network trained (its DDP wrapper), noise from :attr:`noise_generator`."""
         return None
 
     def training_randomness(self, rng: torch.Generator) -> AbstractContextManager[object]:
@@ -332,8 +332,7 @@ class BaseGAN(L.LightningModule):
         self._wrapped = {} if wrap is None else {name: wrap(net) for name, net in nets.items()}
 
     def _logs_this_step(self) -> bool:
-        """Whether the loggers get this step's metrics (every ``log_every_n_steps`` generator
-        steps, as Lightning does): ``self.log`` costs ~1 ms of CPU per key."""
+        """Whether the loggers get this step's metrics (``self.log`` costs ~1 ms of CPU per key)."""
         every = int(getattr(self.trainer, "log_every_n_steps", 1))  # a Trainer argument, set at runtime
         return every > 0 and (self.generator_steps + 1) % every == 0
 
@@ -342,8 +341,7 @@ class BaseGAN(L.LightningModule):
 
     @property
     def noise_generator(self) -> torch.Generator | None:
-        """The random stream of the current training batch (noise, penalty interpolation):
-        reseeded each batch from :attr:`noise_seed`, the global rank and the generator step."""
+        """The current batch's random stream: seeded from :attr:`noise_seed`, the rank and the step."""
         return self._noise_rng
 
     def _reseed_noise(self) -> torch.Generator:
@@ -400,8 +398,10 @@ class BaseGAN(L.LightningModule):
         check_data_parallel(self.trainer.model)
 
     def configure_callbacks(self) -> list[Callback]:  # every fit resumes exactly
-        """:class:`~lightning_gans.resume.ExactResume`."""
-        return [resume.ExactResume()]
+        return [self._exact_resume]
+
+    def on_train_end(self) -> None:  # after every callback's: the final last.ckpt is the last save
+        self._exact_resume.save_final_checkpoint(self.trainer)
 
     def _discriminator_needs_double_backward(self) -> bool:
         overridden = type(self).discriminator_penalty is not BaseGAN.discriminator_penalty

@@ -21,7 +21,7 @@ import secrets
 import string
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import lightning as L
 from jsonargparse import Namespace
@@ -32,10 +32,11 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from lightning_gans import _compat
 from lightning_gans.base import BaseGAN
 from lightning_gans.errors import GANError
-from lightning_gans.runs import RUN_DIR_ENV, RunPlan, keep_csv_rows_before, plan_run
+from lightning_gans.resume import continue_csv_log
+from lightning_gans.runs import RUN_DIR_ENV, RunPlan, plan_run
+from lightning_gans.settings import NOW, removed_setting_message
 from lightning_gans.strategies import gan_strategy_name
 
 
@@ -55,6 +56,14 @@ class GANArgumentParser(LightningArgumentParser):
 
     def print_usage(self, file: Any = None) -> None:
         pass
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """A setting of an earlier release gets one line with its new spelling, not a parse dump."""
+        removed = [name for name in NOW if f"Option '{name}' is not accepted" in message]
+        if removed:
+            print(f"error: {removed_setting_message(removed[0])}", file=sys.stderr)
+            raise SystemExit(2)
+        super().error(message, ex)
 
 
 def _import(class_path: str) -> Any:
@@ -164,7 +173,7 @@ class GANCLI(LightningCLI):
             if plan.resumed_in_place and plan.resumed_step is not None:
                 for logger in self.trainer.loggers:
                     if isinstance(logger, CSVLogger):
-                        self._continue_csv(logger, plan.resumed_step)
+                        continue_csv_log(logger, plan.resumed_step)
         rank_zero_info(f"lightning_gans: run folder {plan.run_dir} (config, checkpoints/, logs)")
         if plan.ckpt_path is not None:
             how = "resuming this run" if plan.resumed_in_place else "starting a new run"
@@ -175,29 +184,6 @@ class GANCLI(LightningCLI):
 
     def after_fit(self) -> None:
         os.environ.pop(RUN_DIR_ENV, None)
-        self._save_final_last_checkpoint()
-
-    def _save_final_last_checkpoint(self) -> None:
-        """Make ``last.ckpt`` hold the final model when training ended at an epoch's end
-        (``max_epochs``), also when the checkpoint's step cadence did not fall there. Such a
-        checkpoint resumes exactly (``tests/test_journeys.py``); one taken after a run that
-        stopped mid-epoch (``max_steps``) would not, so that case keeps the cadence's last."""
-        trainer, model = self.trainer, self.model
-        if trainer.interrupted or not getattr(model, "_epoch_ending", False):
-            return
-        for callback in trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath:
-                trainer.save_checkpoint(
-                    Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
-                )
-                return
-
-    @staticmethod
-    def _continue_csv(logger: CSVLogger, step: int) -> None:
-        """Keep the rows an interrupted run logged up to ``step`` in ``metrics.csv`` (Lightning's
-        CSVLogger deletes the file when it opens an existing folder)."""
-        header, rows = keep_csv_rows_before(Path(logger.log_dir) / "metrics.csv", step)
-        _compat.csv_logger_continue(logger, header, rows)
 
 
 def _global_rank() -> int:

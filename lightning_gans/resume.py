@@ -8,11 +8,12 @@ One owner for what Lightning does not do by itself for a GAN:
   last batch or mid-epoch (:mod:`lightning_gans._compat`, where each is explained), so the
   resumed run sees the same batches in the same order and trains the same number of steps;
 * the final ``last.ckpt`` of a run that ended at an epoch's end, also when the checkpoint
-  callback's cadence did not fall there;
+  callback's cadence did not fall there (:meth:`ExactResume.save_final_checkpoint`);
 * the continuation of ``metrics.csv`` when a run is resumed in its own folder.
 
 :class:`ExactResume` is the callback that does the middle two; every :class:`~lightning_gans.BaseGAN`
-adds it through ``configure_callbacks``, so a ``Trainer`` in Python resumes as the CLI does.
+adds it through ``configure_callbacks`` (and calls its final save at the end of training), so a
+``Trainer`` in Python resumes as the CLI does.
 
 Example:
     >>> from lightning_gans.resume import ExactResume
@@ -65,9 +66,9 @@ class ExactResume(Callback):
 
     It knows whether a checkpoint is written at an epoch's end (Lightning calls this callback's
     ``on_train_epoch_end`` before ``ModelCheckpoint``'s epoch-end save) or within an epoch, and
-    repairs the loop state accordingly. After a fit that ended at an epoch's end, it writes
-    ``last.ckpt`` for the first ``ModelCheckpoint(save_last=True)``, so the newest checkpoint
-    holds the final model (``tests/test_journeys.py`` resumes from it exactly).
+    repairs the loop state accordingly. After a fit that ended at an epoch's end,
+    :meth:`save_final_checkpoint` writes ``last.ckpt`` for the first
+    ``ModelCheckpoint(save_last=True)``, so the newest checkpoint holds the final model.
     """
 
     def __init__(self) -> None:
@@ -86,7 +87,10 @@ class ExactResume(Callback):
         else:  # a mid-epoch checkpoint (a step cadence, after validation)
             _compat.repair_mid_epoch_state(checkpoint)
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def save_final_checkpoint(self, trainer: L.Trainer) -> None:
+        """Write ``last.ckpt`` after a fit that ended at an epoch's end. The module calls this from
+        its ``on_train_end``, which Lightning runs after every callback's (``ModelCheckpoint``'s
+        own final ``save_last`` included), so this save is the last and keeps the file name."""
         if trainer.interrupted or not self.epoch_ending:
             return  # a run stopped mid-epoch keeps the cadence's last checkpoint
         for callback in trainer.checkpoint_callbacks:
