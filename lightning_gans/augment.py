@@ -23,7 +23,8 @@ config string.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -104,6 +105,10 @@ class Augmentation(nn.Module):
         """What to log about the augmentation's state."""
         return {}
 
+    def spec(self) -> dict[str, Any]:
+        """How to build it again, as plain data (a checkpoint's hyperparameters keep this)."""
+        raise NotImplementedError
+
 
 class DiffAugment(Augmentation):
     """DiffAugment (Zhao et al. 2020, Sec. 3 and their code's defaults), applied to every image:
@@ -146,6 +151,9 @@ class DiffAugment(Augmentation):
 
     def extra_repr(self) -> str:
         return ",".join(self.policies)
+
+    def spec(self) -> dict[str, Any]:
+        return {"class_path": f"{__name__}.DiffAugment", "init_args": {"policies": list(self.policies)}}
 
 
 class AdaptiveAugment(Augmentation):
@@ -291,6 +299,10 @@ class AdaptiveAugment(Augmentation):
     def extra_repr(self) -> str:
         return f"target={self.target}, kimg={self.kimg}, interval={self.interval}"
 
+    def spec(self) -> dict[str, Any]:
+        settings = {"target": self.target, "kimg": self.kimg, "interval": self.interval, "p": self.initial_p}
+        return {"class_path": f"{__name__}.AdaptiveAugment", "init_args": settings}
+
 
 def _after_load(module: nn.Module, incompatible_keys: object) -> None:
     assert isinstance(module, AdaptiveAugment)
@@ -316,7 +328,7 @@ def _scaling(scale: Tensor) -> Tensor:
     return matrix
 
 
-def build_augment(spec: str | Augmentation | None) -> Augmentation | None:
+def build_augment(spec: str | Augmentation | Mapping[str, Any] | None) -> Augmentation | None:
     """The augmentation ``spec`` names: ``"ada"`` (ADA with the paper's settings), DiffAugment
     policies (``"color,translation,cutout"``), an :class:`Augmentation` itself, or ``None``.
 
@@ -328,6 +340,8 @@ def build_augment(spec: str | Augmentation | None) -> Augmentation | None:
     """
     if spec is None or isinstance(spec, Augmentation):
         return spec
+    if isinstance(spec, Mapping) and spec.get("class_path") in _BY_PATH:  # an Augmentation.spec()
+        return _BY_PATH[spec["class_path"]](**spec.get("init_args", {}))
     if not isinstance(spec, str):
         raise ConfigurationError(
             f"augment is a string ('ada' or DiffAugment policies such as 'color,translation,cutout') or an "
@@ -338,3 +352,6 @@ def build_augment(spec: str | Augmentation | None) -> Augmentation | None:
     if spec.strip().lower() == "ada":
         return AdaptiveAugment()
     return DiffAugment([part.strip().lower() for part in spec.split(",") if part.strip()])
+
+
+_BY_PATH: dict[str, type[Augmentation]] = {f"{__name__}.{c.__name__}": c for c in (DiffAugment, AdaptiveAugment)}

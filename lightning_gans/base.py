@@ -137,8 +137,6 @@ class BaseGAN(L.LightningModule):
         check_settings(self, latent_dim, n_critic, pack, num_classes, gradient_clip_val, augment, data_shape)
         ignore = ["generator", "discriminator", "penalty", "g_optimizer", "d_optimizer", *legacy]
         self.save_hyperparameters(ignore=ignore)
-        if legacy:  # the current spelling, for load_gan and the loggers
-            self.hparams.update(augment=augment, schedules=schedules or None)
         self.automatic_optimization = False
 
         assert latent_dim is not None  # checked above
@@ -152,6 +150,8 @@ class BaseGAN(L.LightningModule):
         self.penalty = penalty
         self.schedules = Schedules(schedules)
         self.augment_pipe = build_augment(augment)
+        spec = augment if isinstance(augment, str) or self.augment_pipe is None else self.augment_pipe.spec()
+        self.hparams.update(schedules=self.schedules.as_data(), augment=spec)  # plain data: weights_only loads
         self.check_finite_every_n_batches = check_finite_every_n_batches
         self.gradient_clip_val, self.gradient_clip_algorithm = gradient_clip_val, gradient_clip_algorithm
         self.channels_last, self.torch_compile = channels_last, torch_compile

@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Mapping
@@ -123,8 +124,9 @@ class Schedules:
             (learning rates excepted: see :meth:`lr_schedulers`).
     """
 
-    def __init__(self, schedules: Mapping[str, Schedule] | None) -> None:
-        self.schedules = dict(schedules or {})
+    def __init__(self, schedules: Mapping[str, Schedule | Mapping[str, Any]] | None) -> None:
+        # Mappings are what checkpoints hold (their hyperparameters keep plain data; see as_data).
+        self.schedules = {k: Schedule(**v) if isinstance(v, Mapping) else v for k, v in (schedules or {}).items()}
         unknown = sorted(set(self.schedules) - set(TARGETS))
         if unknown:
             raise ConfigurationError(
@@ -142,6 +144,11 @@ class Schedules:
                 raise ConfigurationError(f"Schedule {shared!r} (both networks) or {own!r}, not both.")
         self.total: float | None = None
         """The run's length in generator steps, for schedules with ``steps=None``; set once."""
+
+    def as_data(self) -> dict[str, dict[str, Any]] | None:
+        """The schedules as plain data, for the hyperparameters a checkpoint keeps (a checkpoint
+        that holds only plain data loads with ``torch.load(weights_only=True)``)."""
+        return {name: dataclasses.asdict(schedule) for name, schedule in self.schedules.items()} or None
 
     def __bool__(self) -> bool:
         return bool(self.schedules)

@@ -6,7 +6,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_gans as lg
 from lightning_gans.callbacks import PeriodicCallback
-from lightning_gans.generate import iter_samples
+from lightning_gans.sampling import iter_samples
 
 
 class SampleNorm(PeriodicCallback):
