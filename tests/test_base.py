@@ -76,7 +76,7 @@ def test_ema_moves_towards_the_generator():
     assert all(not p.requires_grad for p in model.generator_ema.parameters())
     # The update rule itself: ema <- decay * ema + (1 - decay) * g.
     before = snapshot(model.generator_ema)
-    model.update_ema()
+    model.ema.update(model.generator, model.generator_steps)
     for b, e, p in zip(before, model.generator_ema.parameters(), model.generator.parameters()):
         torch.testing.assert_close(e, 0.9 * b + 0.1 * p.detach())
 
@@ -179,17 +179,13 @@ def test_bad_settings_are_named(kwargs, message):
         tiny_gan(**kwargs)
 
 
-def test_schedulers_are_stepped_by_the_module():
-    from functools import partial
+def test_learning_rate_schedules_are_stepped_by_the_module_every_generator_step():
+    from lightning_gans.schedules import Schedule
 
-    model = tiny_gan(
-        g_scheduler=partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5),
-        d_scheduler=partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5),
-        scheduler_interval="batch",
-    )
+    model = tiny_gan(schedules={"lr": Schedule("linear", start=1.0, end=0.5, steps=2)})
     t = trainer(limit_train_batches=3)
     t.fit(model, tiny_toy())
-    assert [opt.param_groups[0]["lr"] for opt in t.optimizers] == [2e-4 / 8, 2e-4 / 8]
+    assert [opt.param_groups[0]["lr"] for opt in t.optimizers] == pytest.approx([1e-4, 1e-4])
 
 
 def test_injected_networks_and_default_optimizer():

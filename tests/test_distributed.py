@@ -12,8 +12,8 @@ from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from torch.nn.parallel import DistributedDataParallel
 
 import lightning_gans as lg
-from lightning_gans.updates import check_data_parallel as _check_data_parallel
 from lightning_gans.strategies import gan_strategy_name
+from lightning_gans.updates import check_data_parallel as _check_data_parallel
 
 # Run as a script: the "gan_ddp" launcher (Lightning's popen) starts rank 1 by re-running this file.
 DDP_SCRIPT = """

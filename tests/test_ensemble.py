@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 import lightning_gans as lg
 from lightning_gans.nets.ensemble import BatchedLinear, MemberBatchNorm1d, member_network
 from lightning_gans.nets.mlp import Maxout
+from lightning_gans.schedules import Schedule
 
 
 def test_each_chunk_of_the_batch_goes_through_its_own_members_layers():
@@ -60,7 +61,8 @@ def test_each_member_follows_exactly_the_updates_of_its_own_separate_run():
     BatchNorm generator, EMA with ramp-up), member k of the ensemble equals the GAN trained alone
     on chunk k. So a member's metrics have the distribution of a separate run's."""
     members, batch, steps = 3, 8, 4
-    settings = dict(hidden_dim=16, num_layers=2, g_batch_norm=True, ema_decay=0.9, ema_rampup=0.5, lr_decay=0.1,
+    settings = dict(hidden_dim=16, num_layers=2, g_batch_norm=True, ema_decay=0.9,
+                    schedules={"lr": Schedule("linear", end=0.1), "ema_half_life": Schedule("linear", 0.0, 1.0, 2.0)},
                     penalty=lg.penalties.R1Penalty(gamma=1.0), pack=2,
                     g_optimizer=functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.99)),
                     d_optimizer=functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.99)))  # fmt: skip

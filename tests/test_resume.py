@@ -11,11 +11,12 @@ from test_variants import small
 
 import lightning_gans as lg
 from lightning_gans.penalties import GradientPenalty
+from lightning_gans.schedules import Schedule
 
 
 def _toy_gan():
     # Everything that carries state across steps: n_critic > 1, a gradient penalty (random
-    # interpolation), an EMA generator, a per-batch LR scheduler and Adam's moments.
+    # interpolation), an EMA generator, per-step schedules and Adam's moments.
     return lg.GAN(
         latent_dim=2,
         hidden_dim=16,
@@ -23,9 +24,7 @@ def _toy_gan():
         n_critic=2,
         penalty=GradientPenalty(1.0),
         ema_decay=0.9,
-        g_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5),
-        d_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5),
-        scheduler_interval="batch",
+        schedules={"lr": Schedule("cosine", end=0.25, steps=8), "penalty_weight": Schedule("linear", end=0.5)},
     )
 
 
