@@ -145,8 +145,8 @@ def test_a_schedule_set_from_a_config_reaches_the_model(tmp_path):
 
 def test_settings_of_0_1_translate_to_schedules_and_an_adaptive_augment():
     with pytest.warns(FutureWarning, match="lr_decay.*replaced in lightning_gans 0.2.0"):
-        model = lg.DCGAN(data_shape=(1, 28, 28), latent_dim=8, g_channels=4, d_channels=4, lr_decay=0.01,
-                         lr_decay_steps=1000, ema_decay=0.999, ema_rampup=0.05, augment="ada", ada_kimg=100, ada_p=0.2)  # fmt: skip
+        old = dict(lr_decay=0.01, lr_decay_steps=1000, ema_rampup=0.05, augment="ada", ada_kimg=100, ada_p=0.2)
+        model = lg.DCGAN(data_shape=(1, 28, 28), latent_dim=8, g_channels=4, d_channels=4, ema_decay=0.999, **old)
     assert model.schedules.schedules["lr"] == Schedule("linear", start=1.0, end=0.01, steps=1000)
     ramp = model.schedules.schedules["ema_half_life"]
     half_life = math.log(0.5) / math.log(0.999)
