@@ -40,6 +40,16 @@ def minimax_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tens
 
     Minimising it maximises ``E[log D(x)] + E[log(1 - D(G(z)))]``; the optimum is
     ``D*(x) = p_data / (p_data + p_G)`` with value ``-(2 JSD(p_data, p_G) - log 4)``.
+
+    Example:
+        >>> import torch
+        >>> zeros = torch.zeros(4)  # D = 1/2 everywhere: log 4
+        >>> round(float(minimax_discriminator_loss(zeros, zeros)), 4)
+        1.3863
+        >>> round(float(minimax_discriminator_loss(torch.full((4,), 20.0), torch.full((4,), -20.0))), 4)  # right
+        0.0
+        >>> float(minimax_discriminator_loss(torch.tensor([1000.0]), torch.tensor([-1000.0])))  # no overflow
+        0.0
     """
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
@@ -49,12 +59,31 @@ def minimax_generator_loss(fake_logits: Tensor) -> Tensor:
 
     Its gradient vanishes when the discriminator rejects the samples confidently, which is
     why Goodfellow et al. recommend :func:`non_saturating_generator_loss` in practice.
+
+    Example:
+        Where the discriminator rejects a sample (logit -10), this loss barely moves the
+        generator; the non-saturating one pushes with a slope of about -1:
+
+        >>> import torch
+        >>> logit = torch.tensor([-10.0], requires_grad=True)
+        >>> (saturating,) = torch.autograd.grad(minimax_generator_loss(logit), logit)
+        >>> (non_saturating,) = torch.autograd.grad(non_saturating_generator_loss(logit), logit)
+        >>> f"{float(saturating):.1e}", round(float(non_saturating), 4)
+        ('-4.5e-05', -1.0)
     """
     return -F.softplus(fake_logits).mean()
 
 
 def non_saturating_generator_loss(fake_logits: Tensor) -> Tensor:
-    """``-E[log D(G(z))]``: the "-log D trick" of Goodfellow et al. 2014, Section 3."""
+    """``-E[log D(G(z))]``: the "-log D trick" of Goodfellow et al. 2014, Section 3.
+
+    Example:
+        >>> import torch
+        >>> round(float(non_saturating_generator_loss(torch.zeros(4))), 4)  # -log(1/2)
+        0.6931
+        >>> round(float(non_saturating_generator_loss(torch.full((4,), 20.0))), 4)  # samples taken for real
+        0.0
+    """
     return F.softplus(-fake_logits).mean()
 
 
@@ -66,6 +95,17 @@ def jsd_estimate(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     ``[0, log 2]``, but a finite-sample estimate from a poor discriminator can be negative
     (-2.355 for logits -3 on real and 3 on fake samples). Under PacGAN packing it estimates the
     JSD of the distributions of *packs*, not ``JSD(p_data, p_G)``.
+
+    Example:
+        >>> import math
+        >>> import torch
+        >>> float(jsd_estimate(torch.zeros(4), torch.zeros(4)))  # D = 1/2: cannot tell them apart
+        0.0
+        >>> estimate = jsd_estimate(torch.full((4,), 20.0), torch.full((4,), -20.0))  # told apart: log 2
+        >>> round(float(estimate), 4), round(math.log(2), 4)
+        (0.6931, 0.6931)
+        >>> round(float(jsd_estimate(torch.full((4,), -3.0), torch.full((4,), 3.0))), 3)  # a poor discriminator
+        -2.355
     """
     value = -minimax_discriminator_loss(real_logits, fake_logits)
     return (value + LOG_4) / 2
@@ -88,12 +128,29 @@ def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
 
 
 def wasserstein_estimate(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
-    """``E[f(x)] - E[f(G(z))]``: a Wasserstein-1 estimate if ``f`` is 1-Lipschitz."""
+    """``E[f(x)] - E[f(G(z))]``: a Wasserstein-1 estimate if ``f`` is 1-Lipschitz.
+
+    Example:
+        ``f(x) = x`` is 1-Lipschitz and optimal for two point masses at 0 and 3 (W1 = 3):
+
+        >>> import torch
+        >>> real, fake = torch.full((4,), 3.0), torch.zeros(4)
+        >>> wasserstein_estimate(real, fake), wasserstein_discriminator_loss(real, fake)
+        (tensor(3.), tensor(-3.))
+    """
     return real_scores.mean() - fake_scores.mean()
 
 
 def hinge_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
-    """``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``."""
+    """``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``.
+
+    Example:
+        Outputs beyond the margins (above 1 on real, below -1 on fake) cost nothing:
+
+        >>> import torch
+        >>> hinge_discriminator_loss(torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0]))  # (0 + 0.5) / 2 + (0 + 1) / 2
+        tensor(0.7500)
+    """
     return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
 
 
@@ -103,7 +160,15 @@ def hinge_generator_loss(fake_scores: Tensor) -> Tensor:
 
 
 def least_squares_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
-    """``1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]`` (LSGAN, labels a=0, b=1)."""
+    """``1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]`` (LSGAN, labels a=0, b=1).
+
+    Example:
+        >>> import torch
+        >>> least_squares_discriminator_loss(torch.ones(4), torch.zeros(4))  # the labels exactly
+        tensor(0.)
+        >>> least_squares_discriminator_loss(torch.zeros(4), torch.ones(4))  # exactly wrong
+        tensor(1.)
+    """
     return 0.5 * (real_scores - 1.0).pow(2).mean() + 0.5 * fake_scores.pow(2).mean()
 
 
@@ -132,6 +197,20 @@ class FDivergence:
 
     ``conjugate_of_activation(v)`` is ``f*(g_f(v))`` written in a numerically stable closed
     form; ``conjugate`` and ``activation`` are kept separate for tests and plots.
+
+    Example:
+        KL's row: ``f(u) = u log u``, ``f*(t) = exp(t - 1)``, ``g_f(v) = v``. When
+        ``P = Q`` the optimal ``T* = f'(1) = 1`` makes the bound ``1 - f*(1) = 0 = KL(P || P)``:
+
+        >>> import torch
+        >>> kl = get_f_divergence("kl")
+        >>> kl.f(torch.tensor([1.0, 2.0]))
+        tensor([0.0000, 1.3863])
+        >>> kl.variational_bound(torch.ones(4), torch.ones(4))
+        tensor(0.)
+        >>> v = torch.linspace(-3, 3, 7)  # the stable closed form equals f* after g_f
+        >>> torch.allclose(kl.conjugate_of_activation(v), kl.conjugate(kl.activation(v)))
+        True
     """
 
     name: FDivergenceName
@@ -214,7 +293,14 @@ def _unknown(what: str, name: object, valid: Iterable[str]) -> ConfigurationErro
 
 
 def get_f_divergence(name: str) -> FDivergence:
-    """Look up an f-divergence of :data:`F_DIVERGENCES` by name."""
+    """Look up an f-divergence of :data:`F_DIVERGENCES` by name.
+
+    Example:
+        >>> sorted(F_DIVERGENCES)
+        ['gan', 'jensen_shannon', 'kl', 'pearson', 'reverse_kl', 'squared_hellinger', 'total_variation']
+        >>> get_f_divergence("pearson").name
+        'pearson'
+    """
     if name not in F_DIVERGENCES:
         raise _unknown("f-divergence", name, sorted(F_DIVERGENCES))
     return F_DIVERGENCES[name]
@@ -275,7 +361,17 @@ ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
 
 
 def f_gan_loss(divergence: str) -> AdversarialLoss:
-    """The :class:`AdversarialLoss` of the f-GAN family for ``divergence``."""
+    """The :class:`AdversarialLoss` of the f-GAN family for ``divergence``.
+
+    Example:
+        >>> import torch
+        >>> loss = f_gan_loss("kl")
+        >>> loss.name, loss.estimate_name
+        ('f_gan_kl', 'fgan_kl_bound')
+        >>> ones = torch.ones(4)
+        >>> loss.estimate(ones, ones), loss.generator(ones)  # Eq. 6's bound; -E[g_f(v)], g_f(v) = v
+        (tensor(0.), tensor(-1.))
+    """
     div = get_f_divergence(divergence)
     return AdversarialLoss(
         f"f_gan_{div.name}",
@@ -289,7 +385,30 @@ def f_gan_loss(divergence: str) -> AdversarialLoss:
 
 
 def get_adversarial_loss(name: str) -> AdversarialLoss:
-    """Look up a loss by name: one of :data:`ADVERSARIAL_LOSSES` or ``f_gan_<divergence>``."""
+    """Look up a loss by name: one of :data:`ADVERSARIAL_LOSSES` or ``f_gan_<divergence>``.
+
+    Example:
+        Logits of 0 (``D = 1/2``): the discriminator cannot tell real from fake.
+
+        >>> import torch
+        >>> list(ADVERSARIAL_LOSSES)
+        ['minimax', 'non_saturating', 'wasserstein', 'hinge', 'least_squares']
+        >>> loss = get_adversarial_loss("non_saturating")
+        >>> zeros = torch.zeros(4)
+        >>> round(float(loss.discriminator(zeros, zeros)), 4), round(float(loss.generator(zeros)), 4)  # log 4, log 2
+        (1.3863, 0.6931)
+        >>> loss.estimate_name, float(loss.estimate(zeros, zeros))
+        ('jsd_estimate', 0.0)
+        >>> hinge = get_adversarial_loss("hinge")
+        >>> float(hinge.discriminator(zeros, zeros)), hinge.estimate_name
+        (2.0, None)
+        >>> get_adversarial_loss("f_gan_pearson").name
+        'f_gan_pearson'
+        >>> get_adversarial_loss("hindge")
+        Traceback (most recent call last):
+            ...
+        lightning_gans.errors.ConfigurationError: Unknown adversarial loss 'hindge' (did you mean 'hinge'?). ...
+    """
     if name in ADVERSARIAL_LOSSES:
         return ADVERSARIAL_LOSSES[name]
     if isinstance(name, str) and name.startswith("f_gan_") and name[len("f_gan_") :] in F_DIVERGENCES:
@@ -333,6 +452,18 @@ def gradient_penalty(
     ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per sample (not per
     pixel), so ``x_hat`` lies on the straight line between a real and a fake sample. ``eps`` is
     drawn from ``generator`` when given (the model passes its checkpoint-reproducible stream).
+
+    Example:
+        For ``D(x) = ||x||^2 / 2`` (gradient ``x``), real samples at ``(2, 0)`` and fake ones at
+        0, ``||grad D(x_hat)|| = 2 eps``: the penalty is ``E[(2 eps - 1)^2] = 1/3`` for
+        ``eps ~ U[0, 1]``:
+
+        >>> import torch
+        >>> critic = lambda x: x.pow(2).sum(dim=1) / 2
+        >>> real, fake = torch.tensor([[2.0, 0.0]]).expand(10_000, 2), torch.zeros(10_000, 2)
+        >>> penalty = gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(0))
+        >>> round(float(penalty.detach()), 2)
+        0.33
     """
     if real.shape != fake.shape:
         raise ValueError(
@@ -346,10 +477,25 @@ def gradient_penalty(
 
 
 def r1_penalty(critic: Critic, real: Tensor, grad_scale: Tensor | float | None = None) -> Tensor:
-    """R1: ``E_{p_data}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 9, without gamma/2)."""
+    """R1: ``E_{p_data}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 9, without gamma/2).
+
+    Example:
+        ``D(x) = ||x||^2 / 2`` has gradient ``x``, so R1 is the mean squared norm of the samples:
+
+        >>> import torch
+        >>> critic = lambda x: x.pow(2).sum(dim=1) / 2
+        >>> r1_penalty(critic, torch.tensor([[1.0, 0.0], [0.0, 2.0]])).detach()  # (1 + 4) / 2
+        tensor(2.5000)
+    """
     return _input_gradients(critic, real, grad_scale).pow(2).sum(dim=1).mean()
 
 
 def r2_penalty(critic: Critic, fake: Tensor, grad_scale: Tensor | float | None = None) -> Tensor:
-    """R2: ``E_{p_G}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 10, without gamma/2)."""
+    """R2: ``E_{p_G}[||grad_x D(x)||^2]`` (Mescheder et al. 2018, Eq. 10, without gamma/2).
+
+    Example:
+        >>> import torch
+        >>> r2_penalty(lambda x: 3 * x.sum(dim=1), torch.randn(5, 2))  # gradient (3, 3) everywhere
+        tensor(18.)
+    """
     return _input_gradients(critic, fake, grad_scale).pow(2).sum(dim=1).mean()

@@ -21,6 +21,23 @@ class PeriodicCallback(L.Callback):
       :meth:`run` is a collective (all ranks reach the same generator steps);
     * ``at_train_end``: also run when training ends;
     * ``skip_fast_dev_run``: do nothing under ``fast_dev_run``.
+
+    Example:
+        A callback that reports the generator step, every 100 steps (stand-ins for the
+        trainer and the module):
+
+        >>> from types import SimpleNamespace
+        >>> class Every100(PeriodicCallback):
+        ...     def run(self, trainer, pl_module):
+        ...         return pl_module.generator_steps
+        >>> callback = Every100(every_n_batches=100)
+        >>> [step for step in (99, 100, 150, 200) if callback.due(SimpleNamespace(generator_steps=step))]
+        [100, 200]
+        >>> trainer, module = SimpleNamespace(is_global_zero=True), SimpleNamespace(generator_steps=100)
+        >>> callback.maybe_run(trainer, module), callback.maybe_run(trainer, module)  # never twice a step
+        (100, None)
+        >>> callback.maybe_run(SimpleNamespace(is_global_zero=False), SimpleNamespace(generator_steps=200)) is None
+        True
     """
 
     rank_zero_only: ClassVar[bool] = True

@@ -42,7 +42,15 @@ EXTRACTORS = ("inception", "mnist")
 
 
 def to_uint8_rgb(images: Tensor) -> Tensor:
-    """Images in ``[-1, 1]`` -> 3-channel ``uint8`` in ``[0, 255]`` (:func:`~lightning_gans.utils.to_uint8`)."""
+    """Images in ``[-1, 1]`` -> 3-channel ``uint8`` in ``[0, 255]`` (:func:`~lightning_gans.utils.to_uint8`).
+
+    Example:
+        >>> import torch
+        >>> gray = torch.tensor([-1.0, 0.0, 1.0]).reshape(1, 1, 1, 3)  # one 1x3 grayscale image
+        >>> rgb = to_uint8_rgb(gray)
+        >>> rgb.shape, rgb.dtype, rgb[0, :, 0].tolist()  # the feature extractors' input
+        (torch.Size([1, 3, 1, 3]), torch.uint8, [[0, 128, 255], [0, 128, 255], [0, 128, 255]])
+    """
     if images.dim() != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"Expected images of shape (N, 1 or 3, H, W), got {tuple(images.shape)}.")
     images = to_uint8(images)
@@ -189,6 +197,24 @@ class FidelityMetrics(PeriodicCallback):
         kid_subsets: KID's number of subsets; ``kid_subset_size``: their size.
         cache_dir: where real statistics are cached; ``None`` turns the cache off.
         seed: seed of the evaluation noise (the same images at every evaluation).
+
+    Example:
+        Offline metrics for MNIST-like data with the packaged digit classifier, every 500
+        generator steps as well as at each validation (nothing is loaded until the first
+        evaluation):
+
+        >>> metrics = FidelityMetrics(
+        ...     every_n_batches=500, num_samples=2_000, num_real=2_000, metrics=("fid", "prdc"),
+        ...     feature_extractor="mnist",
+        ... )
+        >>> metrics.extractor_name, metrics.metric_names, metrics.on_validation, metrics.every_n_batches
+        ('mnist', ('fid', 'prdc'), True, 500)
+        >>> FidelityMetrics().extractor_name, FidelityMetrics(cache_dir=None).cache_dir  # the defaults
+        ('inception', None)
+        >>> FidelityMetrics(on_validation=False)
+        Traceback (most recent call last):
+            ...
+        lightning_gans.errors.ConfigurationError: FidelityMetrics would never evaluate: ...
     """
 
     rank_zero_only = False  # evaluate() is a collective: every rank embeds its share

@@ -36,6 +36,23 @@ class ModeCoverage(PeriodicCallback):
             when omitted (as :class:`~lightning_gans.ToyDataModule` has).
         seed: seed of the evaluation noise: the same at every evaluation, so evaluations are
             comparable, and the training's random stream is left alone.
+
+    Example:
+        >>> import torch
+        >>> from lightning_gans.data import ring
+        >>> from lightning_gans.metrics import mode_statistics
+        >>> callback = ModeCoverage(every_n_batches=200, num_samples=500, mixture=ring())
+        >>> callback.every_n_batches, callback.num_samples, callback.threshold, callback.mixture.num_modes
+        (200, 500, 3.0, 8)
+
+        What it computes and plots at each evaluation, here for samples of the data itself:
+
+        >>> samples, _ = callback.mixture.sample(500, generator=torch.Generator().manual_seed(0))
+        >>> stats = mode_statistics(samples, callback.mixture.means, callback.mixture.std, callback.threshold)
+        >>> stats.modes, stats.num_modes
+        (8, 8)
+        >>> callback.scatter(samples, stats, step=0).shape  # an RGB image for the logger
+        (400, 400, 3)
     """
 
     def __init__(

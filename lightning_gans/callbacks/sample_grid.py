@@ -18,7 +18,18 @@ __all__ = ["SampleGrid", "slerp", "to_uint8_grid"]
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     """Spherical interpolation between latent vectors (White 2016, "Sampling Generative
-    Networks"): stays in the shell where Gaussian latents live, unlike a straight line."""
+    Networks"): stays in the shell where Gaussian latents live, unlike a straight line.
+
+    Example:
+        >>> import torch
+        >>> a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+        >>> slerp(a, b, torch.tensor([[0.0], [0.5], [1.0]])).round(decimals=4)
+        tensor([[1.0000, 0.0000],
+                [0.7071, 0.7071],
+                [0.0000, 1.0000]])
+        >>> slerp(a, b, torch.tensor([0.5])).norm().round(decimals=4), torch.lerp(a, b, 0.5).norm().round(decimals=4)
+        (tensor(1.), tensor(0.7071))
+    """
     a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
     omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
     so = torch.sin(omega)
@@ -44,6 +55,23 @@ class SampleGrid(PeriodicCallback):
         interpolation_steps: > 0 also logs ``samples/interpolation``: rows that walk the
             latent space (spherically) between pairs of fixed noise vectors in this many steps.
         interpolation_rows: how many such rows.
+
+    Example:
+        >>> grid = SampleGrid(every_n_batches=200, num_samples=16, interpolation_steps=5, interpolation_rows=2)
+        >>> grid.every_n_batches, grid.num_samples, grid.key
+        (200, 16, 'samples/fixed_noise')
+
+        The interpolation rows, for a stand-in model whose "samples" are its noise:
+
+        >>> import torch
+        >>> from types import SimpleNamespace
+        >>> noise = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
+        >>> model = SimpleNamespace(fixed_noise=noise, fixed_labels=None, sample=lambda noise, labels: noise)
+        >>> walk = grid.interpolation(model)
+        >>> walk.shape  # 2 rows of 5 steps
+        torch.Size([10, 8])
+        >>> torch.allclose(walk[0], noise[0]), torch.allclose(walk[4], noise[1])  # row 0: noise 0 to noise 1
+        (True, True)
     """
 
     def __init__(

@@ -35,6 +35,17 @@ class StackedMNISTCoverage(PeriodicCallback):
         num_samples: generated images per evaluation.
         batch_size: images generated and classified at once.
         seed: seed of the evaluation noise (the same images' noise at every evaluation).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> callback = StackedMNISTCoverage()  # every 1,000 generator steps, 26,000 images
+        >>> callback.num_samples, callback.batch_size
+        (26000, 500)
+        >>> [callback.due(SimpleNamespace(generator_steps=step)) for step in (999, 1000, 2000)]
+        [False, True, True]
+        >>> quick = StackedMNISTCoverage(every_n_batches=None, num_samples=2_600)  # only when training ends
+        >>> quick.due(SimpleNamespace(generator_steps=1000)), quick.at_train_end
+        (False, True)
     """
 
     rank_zero_only = False  # a collective: every rank classifies its share

@@ -78,6 +78,21 @@ class TwoSampleTest(PeriodicCallback):
         seed: seed of the evaluation noise, the real subset and the tests themselves, so
             evaluations differ only by the generator; the training's random stream is
             left alone.
+
+    Example:
+        >>> import torch
+        >>> callback = TwoSampleTest(every_n_batches=200, num_samples=500, tests=("c2st", "mmd"))
+        >>> callback.tests, callback.num_permutations, callback.real_split
+        (('c2st', 'mmd'), 500, 'auto')
+        >>> callback.features(torch.zeros(4, 1, 8, 8)).shape  # without a feature extractor: flattened
+        torch.Size([4, 64])
+        >>> pooled = TwoSampleTest(feature_extractor=torch.nn.AdaptiveAvgPool2d(2), c2st_kwargs={"num_steps": 100})
+        >>> pooled.features(torch.zeros(4, 1, 8, 8)).shape, pooled.c2st_kwargs
+        (torch.Size([4, 4]), {'num_steps': 100})
+        >>> TwoSampleTest(c2st_kwargs={"epochs": 3})
+        Traceback (most recent call last):
+            ...
+        lightning_gans.errors.ConfigurationError: c2st_kwargs has unknown option(s) epochs; valid ones: ...
     """
 
     rank_zero_only = False  # a collective: rank 0 computes, every rank logs the broadcast results

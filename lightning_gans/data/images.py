@@ -45,7 +45,18 @@ class DataError(GANError, ValueError):
 
 
 class DataNotFoundError(DataError, FileNotFoundError):
-    """A data folder or a dataset's files are missing."""
+    """A data folder or a dataset's files are missing.
+
+    Also a ``FileNotFoundError`` and a ``ValueError`` (through :class:`DataError`), so either
+    catches it.
+
+    Example:
+        >>> try:
+        ...     ImageFolderDataModule("no-such-folder")
+        ... except FileNotFoundError as error:
+        ...     print(type(error).__name__, isinstance(error, DataError))
+        DataNotFoundError True
+    """
 
 
 class ConvertMode:
@@ -62,7 +73,19 @@ class ConvertMode:
 
 
 def image_transform(image_size: int, channels: int, hflip: bool = False) -> v2.Compose:
-    """PIL image -> ``float32`` tensor ``(channels, image_size, image_size)`` in [-1, 1]."""
+    """PIL image -> ``float32`` tensor ``(channels, image_size, image_size)`` in [-1, 1].
+
+    Example:
+        >>> from PIL import Image
+        >>> transform = image_transform(image_size=32, channels=3)
+        >>> image = transform(Image.new("L", (48, 40), color=255))  # a white 48x40 grayscale image
+        >>> image.shape, image.dtype  # converted to RGB, shorter side resized to 32, centre-cropped
+        (torch.Size([3, 32, 32]), torch.float32)
+        >>> float(image.min()), float(image.max())  # white is 1
+        (1.0, 1.0)
+        >>> image_transform(28, channels=1)(Image.new("RGB", (28, 28))).unique()  # black is -1
+        tensor([-1.])
+    """
     steps: list[Any] = [ConvertMode("L" if channels == 1 else "RGB"), v2.Resize(image_size), v2.CenterCrop(image_size)]
     if hflip:
         steps.append(v2.RandomHorizontalFlip())
@@ -101,6 +124,26 @@ class ImageDataModule(L.LightningDataModule):
         hflip: flip training images left-right at random (never validation images).
         pin_memory: pin batches in page-locked memory for faster copies to the GPU;
             ignored without CUDA.
+
+    Example:
+        A datamodule of random grayscale images:
+
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> class Noise(ImageDataModule):
+        ...     def __init__(self) -> None:
+        ...         super().__init__(image_size=16, channels=1, batch_size=4, num_workers=0)
+        ...
+        ...     def build_dataset(self, split):
+        ...         images = torch.rand(10 if split == "train" else 6, *self.data_shape) * 2 - 1
+        ...         return TensorDataset(images, torch.zeros(len(images), dtype=torch.long))
+        >>> datamodule = Noise()
+        >>> datamodule.data_shape, datamodule.num_classes
+        ((1, 16, 16), 0)
+        >>> len(datamodule.dataset("train")), len(datamodule.dataset("val"))
+        (10, 6)
+        >>> len(datamodule.train_dataloader()), len(datamodule.val_dataloader())  # training drops the partial batch
+        (2, 1)
     """
 
     def __init__(
@@ -224,6 +267,24 @@ class TorchvisionDataModule(ImageDataModule):
         data_dir: the folder that holds the dataset's folder.
         download: download the dataset in ``prepare_data`` (torchvision skips files already there).
         image_size, channels, batch_size, num_workers, hflip, pin_memory: see :class:`ImageDataModule`.
+
+    Example:
+        Kuzushiji-MNIST, declared in a few lines:
+
+        >>> import inspect
+        >>> from torchvision import datasets
+        >>> class KMNISTDataModule(TorchvisionDataModule):
+        ...     dataset_name = "KMNIST"
+        ...     dataset_class = datasets.KMNIST
+        ...     folder = "KMNIST/raw"
+        ...     files = "the four KMNIST idx files"
+        ...     num_labels = 10
+        ...     defaults = {"image_size": 28, "channels": 1}
+        >>> datamodule = KMNISTDataModule(data_dir="data", download=False)
+        >>> datamodule.data_shape, datamodule.num_classes, datamodule.location.as_posix()
+        ((1, 28, 28), 10, 'data/KMNIST/raw')
+        >>> inspect.signature(KMNISTDataModule).parameters["image_size"]  # what --help shows
+        <Parameter "image_size: int = 28">
     """
 
     dataset_name: ClassVar[str]
@@ -293,7 +354,19 @@ class TorchvisionDataModule(ImageDataModule):
 
 
 class MNISTDataModule(TorchvisionDataModule):
-    """MNIST digits (torchvision ``MNIST``): 60,000 training and 10,000 test (validation) images, 10 classes."""
+    """MNIST digits (torchvision ``MNIST``): 60,000 training and 10,000 test (validation) images, 10 classes.
+
+    Example:
+        >>> datamodule = MNISTDataModule(data_dir="data", download=False)  # prepare_data() would download
+        >>> datamodule.data_shape, datamodule.num_classes, datamodule.hflip
+        ((1, 28, 28), 10, False)
+        >>> MNISTDataModule(image_size=32, channels=3, download=False).data_shape  # resized, gray to RGB
+        (3, 32, 32)
+        >>> MNISTDataModule(data_dir="no-such-folder", download=False).dataset("train")
+        Traceback (most recent call last):
+            ...
+        lightning_gans.data.images.DataNotFoundError: MNIST was not found (or is incomplete) in ...
+    """
 
     dataset_name = "MNIST"
     dataset_class = datasets.MNIST
@@ -307,7 +380,13 @@ class MNISTDataModule(TorchvisionDataModule):
 
 
 class FashionMNISTDataModule(MNISTDataModule):
-    """Fashion-MNIST (torchvision ``FashionMNIST``): MNIST's format and sizes, 10 kinds of clothing."""
+    """Fashion-MNIST (torchvision ``FashionMNIST``): MNIST's format and sizes, 10 kinds of clothing.
+
+    Example:
+        >>> datamodule = FashionMNISTDataModule(data_dir="data", download=False)
+        >>> datamodule.data_shape, datamodule.num_classes, datamodule.location.as_posix()
+        ((1, 28, 28), 10, 'data/FashionMNIST/raw')
+    """
 
     dataset_name = "FashionMNIST"
     dataset_class = datasets.FashionMNIST
@@ -315,7 +394,17 @@ class FashionMNISTDataModule(MNISTDataModule):
 
 
 class CIFAR10DataModule(TorchvisionDataModule):
-    """CIFAR-10 (torchvision ``CIFAR10``): 50,000 training and 10,000 test (validation) 32x32 images, 10 classes."""
+    """CIFAR-10 (torchvision ``CIFAR10``): 50,000 training and 10,000 test (validation) 32x32 images, 10 classes.
+
+    Example:
+        >>> datamodule = CIFAR10DataModule(data_dir="data", download=False)
+        >>> datamodule.data_shape, datamodule.num_classes, datamodule.hflip  # random flips by default
+        ((3, 32, 32), 10, True)
+        >>> [type(step).__name__ for step in datamodule.transform("train").transforms][:4]
+        ['ConvertMode', 'Resize', 'CenterCrop', 'RandomHorizontalFlip']
+        >>> [type(step).__name__ for step in datamodule.transform("val").transforms][:4]  # never flips validation
+        ['ConvertMode', 'Resize', 'CenterCrop', 'ToImage']
+    """
 
     dataset_name = "CIFAR-10"
     dataset_class = datasets.CIFAR10
@@ -340,6 +429,13 @@ class CelebADataModule(TorchvisionDataModule):
     """CelebA aligned faces (torchvision ``CelebA``), unlabelled; validation is the ``"valid"`` split.
 
     The 178x218 faces are resized to ``image_size`` and centre-cropped, as DCGAN did for 64x64.
+
+    Example:
+        >>> datamodule = CelebADataModule(data_dir="data", download=False)
+        >>> datamodule.data_shape, datamodule.num_classes  # unlabelled: every label is 0
+        ((3, 64, 64), 0)
+        >>> CelebADataModule(image_size=128, download=False).data_shape
+        (3, 128, 128)
     """
 
     dataset_name = "CelebA"
@@ -419,6 +515,32 @@ class ImageFolderDataModule(ImageDataModule):
             folder), so metrics with ``real_split: val`` compare with the full data.
         image_size, channels, batch_size, num_workers, hflip, pin_memory: see
             :class:`ImageDataModule`.
+
+    Example:
+        A folder of two classes of five images each:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> for name, color in [("cats", (255, 0, 0)), ("dogs", (0, 0, 255))]:
+        ...     (Path(folder.name) / name).mkdir()
+        ...     for i in range(5):
+        ...         Image.new("RGB", (40, 40), color).save(Path(folder.name) / name / f"{i}.png")
+        >>> datamodule = ImageFolderDataModule(
+        ...     folder.name, image_size=32, batch_size=4, num_workers=0, val_fraction=0.2
+        ... )
+        >>> datamodule.classes, datamodule.num_classes, datamodule.data_shape
+        (['cats', 'dogs'], 2, (3, 32, 32))
+        >>> len(datamodule.dataset("train")), len(datamodule.dataset("val"))
+        (8, 2)
+        >>> image, label = datamodule.dataset("train")[0]  # a red cat, in [-1, 1]
+        >>> image.shape, label, image[:, 0, 0].tolist()
+        (torch.Size([3, 32, 32]), 0, [1.0, -1.0, -1.0])
+        >>> images, labels = next(iter(datamodule.train_dataloader()))
+        >>> images.shape, labels.dtype
+        (torch.Size([4, 3, 32, 32]), torch.int64)
+        >>> folder.cleanup()
     """
 
     def __init__(

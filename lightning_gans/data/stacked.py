@@ -33,7 +33,24 @@ DIGIT_WEIGHTS = torch.tensor([100, 10, 1])
 class StackedDigits(Dataset):
     """``num_samples`` images ``(3, image_size, image_size)`` in [-1, 1], image ``i`` stacking
     the source digits ``triples[i]`` (drawn once from ``seed``: the same data in every run and
-    after a resume); label: the mode index ``100 d0 + 10 d1 + d2``."""
+    after a resume); label: the mode index ``100 d0 + 10 d1 + d2``.
+
+    Example:
+        Ten stand-in "digits", digit ``d`` a flat image of gray level ``25 d``:
+
+        >>> import torch
+        >>> digits = (25 * torch.arange(10, dtype=torch.uint8))[:, None, None].expand(10, 28, 28)
+        >>> dataset = StackedDigits(digits, labels=torch.arange(10), num_samples=4, seed=0)
+        >>> dataset.triples[0].tolist()  # the source digits of image 0, one per channel
+        [4, 9, 3]
+        >>> image, mode = dataset[0]
+        >>> image.shape, mode  # mode 100 * 4 + 10 * 9 + 3
+        (torch.Size([3, 28, 28]), 493)
+        >>> ((image[:, 0, 0] + 1) * 127.5 / 25).round().tolist()  # each channel is its digit, in [-1, 1]
+        [4.0, 9.0, 3.0]
+        >>> StackedDigits(digits, torch.arange(10), num_samples=4, seed=0, image_size=32)[0][0].shape
+        torch.Size([3, 32, 32])
+    """
 
     def __init__(self, digits: Tensor, labels: Tensor, num_samples: int, seed: int, image_size: int = 28) -> None:
         if digits.dim() != 3 or digits.dtype != torch.uint8 or len(digits) != len(labels) or not len(digits):
@@ -86,6 +103,30 @@ class StackedMNISTDataModule(ImageDataModule):
         num_samples: training images (VEEGAN's and PacGAN's 128,000 by default).
         num_val_samples: validation images (real images of FID and precision/recall).
         image_size: 28 (MNIST's own) or e.g. 32 for DCGAN's power-of-two layers (resized).
+
+    Example:
+        >>> datamodule = StackedMNISTDataModule(data_dir="data", download=False)
+        >>> datamodule.data_shape, datamodule.num_classes  # three digits, 10 ** 3 modes
+        ((3, 28, 28), 1000)
+
+        Offline, from a folder of digit images (here one flat stand-in image per digit):
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> for digit in range(10):
+        ...     (Path(folder.name) / str(digit)).mkdir()
+        ...     Image.new("L", (28, 28), color=25 * digit).save(Path(folder.name) / str(digit) / "0.png")
+        >>> datamodule = StackedMNISTDataModule(
+        ...     root=folder.name, num_samples=8, num_val_samples=4, image_size=32, batch_size=4, num_workers=0
+        ... )
+        >>> len(datamodule.dataset("train")), len(datamodule.dataset("val"))
+        (8, 4)
+        >>> image, mode = datamodule.dataset("train")[0]
+        >>> image.shape, mode, ((image[:, 0, 0] + 1) * 127.5 / 25).round().tolist()
+        (torch.Size([3, 32, 32]), 493, [4.0, 9.0, 3.0])
+        >>> folder.cleanup()
     """
 
     def __init__(

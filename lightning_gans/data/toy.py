@@ -17,7 +17,19 @@ from lightning_gans.errors import ConfigurationError
 
 @dataclass(frozen=True)
 class GaussianMixture:
-    """An equal-weight mixture of isotropic Gaussians with means ``means`` (``(K, d)``)."""
+    """An equal-weight mixture of isotropic Gaussians with means ``means`` (``(K, d)``).
+
+    Example:
+        >>> import torch
+        >>> mixture = GaussianMixture(torch.tensor([[0.0, 0.0], [10.0, 10.0]]), std=0.1)
+        >>> mixture.num_modes
+        2
+        >>> points, modes = mixture.sample(5, generator=torch.Generator().manual_seed(0))
+        >>> points.shape, modes.tolist()
+        (torch.Size([5, 2]), [0, 1, 1, 0, 1])
+        >>> bool((points - mixture.means[modes]).norm(dim=1).max() < 1)  # each point near its mode
+        True
+    """
 
     means: Tensor
     std: float
@@ -38,13 +50,33 @@ def ring(num_modes: int = 8, radius: float = 1.0, std: float = 0.01) -> Gaussian
 
     The angles are ``2 pi k / num_modes`` for ``k < num_modes``; ``linspace(0, 2 pi, 8)``
     would put the first and last mean on the same point and give 7 modes.
+
+    Example:
+        >>> mixture = ring()
+        >>> mixture.num_modes, mixture.std
+        (8, 0.01)
+        >>> mixture.means[:2].round(decimals=3)  # the first two of the 8 means, 45 degrees apart
+        tensor([[1.0000, 0.0000],
+                [0.7070, 0.7070]])
+        >>> ring(num_modes=3, radius=2.0).means.norm(dim=1)
+        tensor([2., 2., 2.])
     """
     angles = 2 * math.pi * torch.arange(num_modes, dtype=torch.float32) / num_modes
     return GaussianMixture(radius * torch.stack([angles.cos(), angles.sin()], dim=1), std)
 
 
 def grid(size: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
-    """``size x size`` Gaussians on a grid centred at 0 (PacGAN "2D-grid": {-4,-2,0,2,4}^2)."""
+    """``size x size`` Gaussians on a grid centred at 0 (PacGAN "2D-grid": {-4,-2,0,2,4}^2).
+
+    Example:
+        >>> mixture = grid()
+        >>> mixture.num_modes, mixture.std
+        (25, 0.05)
+        >>> mixture.means[[0, 1, -1]]  # corner, its neighbour on the grid, the opposite corner
+        tensor([[-4., -4.],
+                [-4., -2.],
+                [ 4.,  4.]])
+    """
     axis = spacing * (torch.arange(size, dtype=torch.float32) - (size - 1) / 2)
     xs, ys = torch.meshgrid(axis, axis, indexing="ij")
     return GaussianMixture(torch.stack([xs.flatten(), ys.flatten()], dim=1), std)
@@ -64,6 +96,19 @@ class ToyDataModule(L.LightningDataModule):
         batch_size: points per batch (PacGAN packing needs a multiple of ``pack``).
         seed: seed of the points, so every run sees the same data.
         num_workers: DataLoader workers (0 is fastest for in-memory points).
+
+    Example:
+        >>> datamodule = ToyDataModule("grid", num_samples=1_000, num_val_samples=100, batch_size=100)
+        >>> datamodule.data_shape, datamodule.num_classes  # 2-D points, one class per mode
+        ((2,), 25)
+        >>> datamodule.setup()
+        >>> len(datamodule.train_set), len(datamodule.val_set)
+        (1000, 100)
+        >>> points, modes = next(iter(datamodule.train_dataloader()))
+        >>> points.shape, modes.shape, int(modes.max()) < 25
+        (torch.Size([100, 2]), torch.Size([100]), True)
+        >>> len(datamodule.train_dataloader())  # full batches per epoch
+        10
     """
 
     def __init__(
