@@ -101,10 +101,20 @@ def load_gan(
 
     A checkpoint is a pickle: load only checkpoints you trust.
 
-    Example::
-
-        gan = lightning_gans.load_gan("lightning_logs/gan_ring/version_0/checkpoints/last.ckpt")
-        points = gan.sample(1000)             # EMA generator when the model has one
+    Example:
+        >>> import tempfile, lightning as L, torch
+        >>> from lightning_gans import GAN, load_gan
+        >>> gan = GAN(hidden_dim=8, num_layers=1, ema_decay=0.9)
+        >>> trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        ...                     enable_model_summary=False)
+        >>> trainer.fit(gan, torch.utils.data.DataLoader(torch.randn(64, 2), batch_size=32))
+        >>> path = f"{tempfile.mkdtemp()}/gan.ckpt"
+        >>> trainer.save_checkpoint(path)
+        >>> loaded = load_gan(path)  # the class is read from the checkpoint
+        >>> type(loaded).__name__, loaded.generator_steps, loaded.training
+        ('GAN', 2, False)
+        >>> torch.equal(loaded.sample_fixed(), gan.sample_fixed())  # EMA generator when the model has one
+        True
     """
     checkpoint = read_checkpoint(checkpoint_path, map_location)
     cls = model_class or checkpoint_class(checkpoint)

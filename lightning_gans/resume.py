@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,6 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_gans import _compat
-from lightning_gans.runs import keep_csv_rows_before
 from lightning_gans.version import __version__
 
 CLASS_KEY = "lightning_gans_class"
@@ -106,3 +106,21 @@ def continue_csv_log(logger: CSVLogger, step: int) -> None:
     resumed run appends to them, without gaps or duplicates."""
     header, rows = keep_csv_rows_before(Path(logger.log_dir) / "metrics.csv", step)
     _compat.csv_logger_continue(logger, header, rows)
+
+
+def keep_csv_rows_before(metrics_file: Path, step: int) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows up to generator step ``step`` of a CSVLogger's ``metrics.csv``
+    (rows from later steps, written after the checkpoint, are logged again by the resumed run)."""
+    if not metrics_file.is_file():
+        return [], []
+    with open(metrics_file, newline="") as file:
+        reader = csv.DictReader(file)
+        rows = [row for row in reader if _row_step(row) <= step]
+        return list(reader.fieldnames or []), rows
+
+
+def _row_step(row: dict[str, str]) -> float:
+    try:
+        return float(row.get("step") or "inf")
+    except ValueError:
+        return float("inf")

@@ -12,7 +12,6 @@ folder from that checkpoint (so the run it came from keeps its files).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -121,21 +120,3 @@ def plan_run(root: Path, ckpt_path: str | None, is_global_zero: bool) -> RunPlan
     else:
         run_dir = root / f"version_{(versions(root) or [0])[-1]}"
     return RunPlan(run_dir, ckpt_path, False, step, epoch)
-
-
-def keep_csv_rows_before(metrics_file: Path, step: int) -> tuple[list[str], list[dict[str, str]]]:
-    """The header and the rows up to generator step ``step`` of a CSVLogger's ``metrics.csv``
-    (rows from later steps, written after the checkpoint, are logged again by the resumed run)."""
-    if not metrics_file.is_file():
-        return [], []
-    with open(metrics_file, newline="") as file:
-        reader = csv.DictReader(file)
-        rows = [row for row in reader if _row_step(row) <= step]
-        return list(reader.fieldnames or []), rows
-
-
-def _row_step(row: dict[str, str]) -> float:
-    try:
-        return float(row.get("step") or "inf")
-    except ValueError:
-        return float("inf")

@@ -85,3 +85,43 @@ def test_other_libraries_private_names_are_used_only_in_compat():
                 if not ours:
                     offenders.append(f"{where} reads .{node.attr}")
     assert not offenders, "\n".join(offenders)
+
+
+BASE_LINES, BASE_ARGUMENTS = 450, 20
+CLI_MODULES = {"lightning_gans.cli", "lightning_gans.generate", "lightning_gans.__main__"}
+
+
+def test_no_callback_imports_the_command_line():
+    """Callbacks sample through ``lightning_gans.sampling``; the command-line modules are for users."""
+    modules = _modules()
+    offenders = {
+        name: sorted(_imports(name, tree, set(modules)) & CLI_MODULES)
+        for name, tree in modules.items()
+        if name.startswith("lightning_gans.callbacks")
+    }
+    assert not any(offenders.values()), offenders
+
+
+def test_base_gan_stays_small_with_one_owner_per_concern():
+    source = (PACKAGE / "base.py").read_text()
+    lines = len(source.splitlines())
+    assert lines <= BASE_LINES, f"base.py has {lines} lines (limit {BASE_LINES}): give the new concern its own module"
+    import inspect
+
+    from lightning_gans import BaseGAN
+
+    named = [p for p in inspect.signature(BaseGAN.__init__).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert len(named) - 1 <= BASE_ARGUMENTS, [p.name for p in named]
+
+
+def test_the_cli_reads_no_private_state_of_the_model():
+    """No ``model._x``/``self.model._x`` in cli.py: what a resume needs is in ``resume.py``."""
+    tree = ast.parse((PACKAGE / "cli.py").read_text())
+    private = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+        and ast.unparse(node.value) in ("model", "self.model", "self.trainer.model", "trainer.model")
+    ]  # fmt: skip
+    assert not private, private
+    assert "_epoch_ending" not in (PACKAGE / "cli.py").read_text()

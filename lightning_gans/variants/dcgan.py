@@ -64,7 +64,16 @@ class LSGAN(DCGAN):
     """Least Squares GAN (Mao et al. 2017): DCGAN networks with the least-squares loss,
     ``min_D 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]``, ``min_G 1/2 E[(D(G(z)) - 1)^2]``
     (Eq. 2 with a=0, b=c=1), which minimises a Pearson chi-squared divergence, and
-    Adam(2e-4, betas=(0.5, 0.999)) (Sec. 4)."""
+    Adam(2e-4, betas=(0.5, 0.999)) (Sec. 4).
+
+    Example:
+        >>> from lightning_gans import LSGAN
+        >>> import torch
+        >>> gan = LSGAN(data_shape=(1, 28, 28), latent_dim=8, g_channels=4, d_channels=4)
+        >>> gan.discriminator_loss(torch.ones(4), torch.zeros(4))  # D(x) = 1, D(G(z)) = 0: the optimum
+        tensor(0.)
+        >>> gan.generator_loss(torch.zeros(4))  # 1/2 E[(D(G(z)) - 1)^2]
+        tensor(0.5000)"""
 
     def __init__(self, loss: str = "least_squares", **kwargs: Any) -> None:
         super().__init__(loss=loss, **kwargs)
@@ -80,6 +89,11 @@ class R1GAN(DCGAN):
     ``r1_every=k`` applies the penalty only every k discriminator updates with weight
     ``k * gamma / 2`` (lazy regularisation, StyleGAN2 Sec. 3.1). A ``penalty=`` given
     replaces R1 (``gamma`` and ``r1_every`` then do nothing).
+
+    Example:
+        >>> from lightning_gans import R1GAN
+        >>> R1GAN(data_shape=(1, 28, 28), latent_dim=8, g_channels=4, d_channels=4, gamma=0.1, r1_every=4).penalty
+        R1Penalty(gamma=0.1, every=4)
     """
 
     def __init__(

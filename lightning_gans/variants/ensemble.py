@@ -37,6 +37,14 @@ class GANEnsemble(GAN):
         members: the number of independent GANs. The datamodule's batch size is the total,
             ``members`` times each member's batch (PacGAN's ``pack`` applies within a member).
         **kwargs: :class:`GAN`'s arguments, shared by every member.
+
+    Example:
+        >>> from lightning_gans import GANEnsemble
+        >>> ensemble = GANEnsemble(members=3, hidden_dim=8, num_layers=1)
+        >>> ensemble.member_samples(5).shape  # 5 samples of each member
+        torch.Size([3, 5, 2])
+        >>> type(ensemble.member(1)).__name__
+        'GAN'
     """
 
     def __init__(self, members: int = 10, **kwargs: Any) -> None:

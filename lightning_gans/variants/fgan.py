@@ -23,6 +23,11 @@ class FGAN(DCGAN):
         divergence: the f-divergence; it sets the loss (``f_gan_<divergence>``).
         loss: leave unset: it follows ``divergence`` (accepted only when it matches).
         **kwargs: DCGAN's settings.
+
+    Example:
+        >>> from lightning_gans import FGAN
+        >>> FGAN(data_shape=(1, 28, 28), latent_dim=8, g_channels=4, d_channels=4, divergence="kl").divergence
+        'kl'
     """
 
     def __init__(self, divergence: FDivergenceName = "jensen_shannon", loss: str | None = None, **kwargs: Any) -> None:

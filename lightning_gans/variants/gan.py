@@ -40,8 +40,8 @@ class GAN(BaseGAN):
         >>> gan = GAN(hidden_dim=16, num_layers=2, pack=2)
         >>> gan.sample(6).shape
         torch.Size([6, 2])
-        >>> gan.discriminate(torch.zeros(6, 2)).shape  # 3 packs of 2 samples
-        torch.Size([3, 1])
+        >>> gan.discriminate(torch.zeros(6, 2)).shape  # one output per pack of 2 samples
+        torch.Size([3])
     """
 
     members = 1

@@ -33,6 +33,12 @@ class SNGAN(BaseGAN):
         num_classes: classes of the data (:class:`CGAN`; the CLI links it from the datamodule).
         pack: PacGAN packing: the discriminator sees ``pack`` images at once (Lin et al. 2018).
         **kwargs: the loop's settings of :class:`~lightning_gans.BaseGAN`.
+
+    Example:
+        >>> from lightning_gans import SNGAN
+        >>> gan = SNGAN(data_shape=(3, 32, 32), latent_dim=16, g_channels=16, d_channels=16)
+        >>> gan.sample(2).shape, gan.n_critic
+        (torch.Size([2, 3, 32, 32]), 5)
     """
 
     conditional: ClassVar[bool] = False
@@ -86,6 +92,14 @@ class CGAN(SNGAN):
     discriminator ``D(x, y) = psi(phi(x)) + embed(y)^T phi(x)`` (Miyato & Koyama 2018,
     Eq. 3), on SNGAN's networks, loss and optimizer. Needs labelled data (``num_classes``
     is linked from the datamodule); ``sample(n, labels=[...])`` draws the requested classes.
+
+    Example:
+        >>> from lightning_gans import CGAN
+        >>> gan = CGAN(data_shape=(3, 32, 32), latent_dim=16, g_channels=16, d_channels=16, num_classes=10)
+        >>> gan.sample(labels=[3, 3, 7]).shape
+        torch.Size([3, 3, 32, 32])
+        >>> gan.fixed_labels[:12].tolist()  # the fixed samples cycle through the classes
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
     """
 
     conditional: ClassVar[bool] = True

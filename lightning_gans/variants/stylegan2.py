@@ -59,6 +59,15 @@ class StyleGAN2(BaseGAN):
         pl_decay: decay of the path lengths' running mean ``a``.
         **kwargs: the loop's settings of :class:`~lightning_gans.BaseGAN` (``augment``,
             ``ema_decay``...).
+
+    Example:
+        >>> from lightning_gans import StyleGAN2
+        >>> gan = StyleGAN2(data_shape=(1, 16, 16), latent_dim=16, w_dim=16, mapping_layers=2, g_channels=16,
+        ...                 d_channels=16, channel_base=64)
+        >>> gan.sample(2, truncation_psi=0.7).shape
+        torch.Size([2, 1, 16, 16])
+        >>> sorted(gan.schedules.schedules)  # StyleGAN2-ADA's EMA ramp-up, as a schedule
+        ['ema_half_life']
     """
 
     supports_truncation = True

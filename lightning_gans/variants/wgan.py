@@ -17,6 +17,16 @@ class WGAN(DCGAN):
     ``E[f(x)] - E[f(G(z))]`` (Eq. 3), an estimate of ``W_1(p_data, p_G)`` when ``f`` is
     1-Lipschitz, which weight clipping to ``[-clip_value, clip_value]`` after each critic
     update enforces crudely. Algorithm 1: ``n_critic=5``, RMSprop(5e-5), clip 0.01.
+
+    Example:
+        >>> import torch
+        >>> from lightning_gans import WGAN
+        >>> critic = WGAN(data_shape=(1, 28, 28), latent_dim=8, g_channels=4, d_channels=4)
+        >>> with torch.no_grad():
+        ...     _ = [p.fill_(1.0) for p in critic.discriminator.parameters()]
+        >>> critic.after_discriminator_step()  # weight clipping
+        >>> round(max(p.abs().max().item() for p in critic.discriminator.parameters()), 6)
+        0.01
     """
 
     def __init__(
@@ -42,6 +52,12 @@ class WGANGP(WGAN):
     penalty is per sample; layer norm instead), Adam(1e-4, betas=(0, 0.9)), ``n_critic=5``
     (Algorithm 1). A ``penalty=`` given replaces the gradient penalty (``gp_weight`` then does
     nothing).
+
+    Example:
+        >>> from lightning_gans import WGANGP
+        >>> gan = WGANGP(data_shape=(1, 28, 28), latent_dim=8, g_channels=4, d_channels=4)
+        >>> gan.penalty, gan.n_critic, gan.clip_value
+        (GradientPenalty(weight=10.0, every=1), 5, None)
     """
 
     def __init__(
