@@ -43,7 +43,7 @@ from lightning_gans.finite import NonFiniteWatch
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
 from lightning_gans.schedules import Schedule, Schedules, Setter, schedule_setters
-from lightning_gans.settings import check_settings, upgrade_settings
+from lightning_gans.settings import check_settings, missing_networks_message, upgrade_settings
 from lightning_gans.step import packed_shape as packed_shape  # re-exported: variants use it
 from lightning_gans.updates import LightningUpdate, active_grad_scaler, check_data_parallel
 from lightning_gans.utils import run_seed
@@ -133,7 +133,7 @@ class BaseGAN(L.LightningModule):
         augment = upgraded.get("augment", augment)
         schedules = {**upgraded.get("schedules", {}), **(schedules or {})}
         if generator is None or discriminator is None:
-            raise ConfigurationError(f"{type(self).__name__} needs generator= and discriminator= (or a variant).")
+            raise ConfigurationError(missing_networks_message(type(self).__name__, generator, discriminator))
         check_settings(self, latent_dim, n_critic, pack, num_classes, gradient_clip_val, augment, data_shape)
         ignore = ["generator", "discriminator", "penalty", "g_optimizer", "d_optimizer", *legacy]
         self.save_hyperparameters(ignore=ignore)

@@ -129,3 +129,20 @@ def check_settings(
             f"augment={augment!r} transforms images (channels, height, width), but the data has shape "
             f"{tuple(data_shape)}; use augment=None for vector data."
         )
+
+
+def missing_networks_message(name: str, generator: Any, discriminator: Any) -> str:
+    """What to say when a :class:`~lightning_gans.BaseGAN` gets one network or none."""
+    if generator is None and discriminator is None:
+        return f"{name} needs generator= and discriminator=, or a variant that builds them in its constructor."
+    return "Pass both generator and discriminator (or use a variant that builds them)."
+
+
+def refuse_networks(name: str, settings: dict[str, Any]) -> None:
+    """Stop ``generator=``/``discriminator=`` given to a variant that builds its own networks."""
+    if "generator" in settings or "discriminator" in settings:
+        raise ConfigurationError(
+            f"{name} builds its own generator and discriminator from data_shape and its width settings; for "
+            "networks of your own use lightning_gans.BaseGAN(generator=..., discriminator=..., latent_dim=...) "
+            "or subclass it."
+        )

@@ -14,7 +14,8 @@ from lightning_gans import _compat
 
 
 def test_a_checkpoint_after_an_epochs_last_batch_has_the_loop_and_loader_state_we_repair(tmp_path):
-    checkpoint = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=3, save_top_k=0, save_last=True)
+    # A cadence's file (the final last.ckpt of an epoch-end finish is rewritten for the next epoch).
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="cadence", every_n_train_steps=3, save_top_k=-1)
     trainer = L.Trainer(
         accelerator="cpu",
         max_epochs=1,
@@ -25,7 +26,7 @@ def test_a_checkpoint_after_an_epochs_last_batch_has_the_loop_and_loader_state_w
         limit_val_batches=0,
     )
     trainer.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64))  # 3 batches: saved at the last
-    state = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    state = torch.load(tmp_path / "cadence.ckpt", weights_only=False)
     fit_loop = state["loops"]["fit_loop"]
     assert fit_loop["epoch_loop.batch_progress"]["is_last_batch"] is True
     assert fit_loop["epoch_loop.batch_progress"]["current"]["ready"] == 3

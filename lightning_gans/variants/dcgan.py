@@ -12,6 +12,7 @@ from torch.optim import Optimizer
 from lightning_gans.base import BaseGAN, packed_shape
 from lightning_gans.nets import DCGANDiscriminator, DCGANGenerator
 from lightning_gans.penalties import DiscriminatorPenalty, R1Penalty
+from lightning_gans.settings import refuse_networks
 
 
 class DCGAN(BaseGAN):
@@ -52,6 +53,7 @@ class DCGAN(BaseGAN):
         pack: int = 1,
         **kwargs: Any,
     ) -> None:
+        refuse_networks(type(self).__name__, kwargs)
         data_shape = tuple(data_shape)
         generator = DCGANGenerator(latent_dim, data_shape, g_channels)
         discriminator = DCGANDiscriminator(packed_shape(data_shape, pack), d_channels, d_norm, spectral_norm)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from lightning_gans.base import BaseGAN, packed_shape
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
+from lightning_gans.settings import refuse_networks
 
 
 class GAN(BaseGAN):
@@ -61,6 +62,7 @@ class GAN(BaseGAN):
         pack: int = 1,
         **kwargs: Any,
     ) -> None:
+        refuse_networks(type(self).__name__, kwargs)
         data_shape = tuple(data_shape)
         activation = "tanh" if len(data_shape) > 1 else None  # images lie in [-1, 1]
         generator = MLPGenerator(latent_dim, data_shape, hidden_dim, num_layers, activation, g_batch_norm, self.members)

@@ -13,6 +13,7 @@ from torch.optim import Optimizer
 from lightning_gans.base import BaseGAN, packed_shape
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.nets import DCGANDiscriminator, DCGANGenerator, ResNetDiscriminator, ResNetGenerator
+from lightning_gans.settings import refuse_networks
 
 
 class SNGAN(BaseGAN):
@@ -56,6 +57,7 @@ class SNGAN(BaseGAN):
         pack: int = 1,
         **kwargs: Any,
     ) -> None:
+        refuse_networks(type(self).__name__, kwargs)
         data_shape = tuple(data_shape)
         classes = (num_classes or 0) if self.conditional else 0
         if architecture == "resnet":

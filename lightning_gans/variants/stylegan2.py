@@ -17,6 +17,7 @@ from lightning_gans.errors import ConfigurationError
 from lightning_gans.nets.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, random_stream
 from lightning_gans.penalties import DiscriminatorPenalty, R1Penalty
 from lightning_gans.schedules import Schedule
+from lightning_gans.settings import refuse_networks
 
 
 class StyleGAN2(BaseGAN):
@@ -102,6 +103,7 @@ class StyleGAN2(BaseGAN):
                 f"StyleGAN2 needs pl_weight >= 0, pl_every >= 1 and pl_batch_shrink >= 1; got {pl_weight}, "
                 f"{pl_every}, {pl_batch_shrink}."
             )
+        refuse_networks(type(self).__name__, kwargs)
         data_shape = tuple(data_shape)
         generator = StyleGAN2Generator(
             latent_dim, data_shape, w_dim, mapping_layers, channel_base, g_channels, mixing_prob
