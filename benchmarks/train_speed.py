@@ -15,7 +15,8 @@ steps (allocator, cuDNN autotuning, compilation). Two workloads:
     python benchmarks/train_speed.py --workload toy --hidden 128 --layers 4 --batch-size 500 --steps 1000 --threads 1
     python benchmarks/train_speed.py --device cuda --precision bf16-mixed --compile --channels-last
 
-Prints steps/s and images/s (generated images per second) for the plain loop, the same updates
+Prints steps/s and images/s (generated images per second; the median of ``--repeats`` runs, the
+loops interleaved so that drift hits all alike) for the plain loop, the same updates
 as the smallest manual-optimisation ``LightningModule`` (Lightning's own per-step cost, the floor
 under any library built on it) and ``lightning_gans``, with their ratios to the plain loop.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import time
 from contextlib import nullcontext
 from typing import Any
@@ -205,7 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="timed generator steps")
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many alternating runs")
+    parser.add_argument("--repeats", type=int, default=3, help="median of this many interleaved runs")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--channels", type=int, default=64, help="DCGAN width (g_channels = d_channels)")
@@ -243,20 +245,20 @@ def main() -> None:
     else:
         workload = f"DCGAN {args.image_size}x{args.image_size}, width {args.channels}"
     print(
-        f"{workload}, batch {args.batch_size}, {args.steps} timed steps, best of {args.repeats}; "
+        f"{workload}, batch {args.batch_size}, {args.steps} timed steps, median of {args.repeats} interleaved runs; "
         f"{', '.join(options)}, {torch.get_num_threads()} threads"
     )
     print(f"| {'loop':<36} | {'steps/s':>8} | {'images/s':>9} | {'time / plain':>12} |")
     print(f"| {'-' * 36} | {'-' * 8} | {'-' * 9} | {'-' * 12} |")
-    plain = min(seconds["plain PyTorch loop"])
+    plain = statistics.median(seconds["plain PyTorch loop"])
     for name, times in seconds.items():
-        best = min(times)
+        best = statistics.median(times)
         print(
             f"| {name:<36} | {args.steps / best:>8.2f} | {args.steps * args.batch_size / best:>9.0f} "
             f"| {best / plain:>12.3f} |"
         )
-    library = min(seconds["lightning_gans (bare Trainer)"])
-    floor = min(seconds["bare LightningModule (same updates)"])
+    library = statistics.median(seconds["lightning_gans (bare Trainer)"])
+    floor = statistics.median(seconds["bare LightningModule (same updates)"])
     print(f"lightning_gans overhead over the plain loop: {100 * (library / plain - 1):+.1f}%")
     print(f"  of which Lightning's own (bare LightningModule): {100 * (floor / plain - 1):+.1f}%")
     print(f"  lightning_gans over the bare LightningModule: {100 * (library / floor - 1):+.1f}%")

@@ -130,3 +130,50 @@ def test_0_1_0_hyperparameters_rebuild_the_same_variant(cls, hparams):
             5.0,
             2,
         )
+
+
+# What the release before 0.2.0 saved for DCGAN(data_shape=(1, 28, 28), latent_dim=8, g_channels=4,
+# d_channels=4, lr_decay=0.5, lr_decay_steps=8, ema_decay=0.9, ema_rampup=0.5, augment="ada", ada_kimg=0.01, ada_p=0.3),
+# read from a checkpoint that release wrote; its lr_schedulers held two LinearLR states.
+HPARAMS_BEFORE_0_2_0 = {
+    "latent_dim": 8, "loss": "non_saturating", "scheduler_interval": "epoch", "lr_decay": 0.5, "lr_decay_steps": 8,
+    "n_critic": 1, "pack": 1, "ema_decay": 0.9, "ema_rampup": 0.5, "num_fixed_samples": 64, "data_shape": (1, 28, 28),
+    "num_classes": None, "check_finite_every_n_batches": 50, "gradient_clip_val": None,
+    "gradient_clip_algorithm": "norm", "channels_last": False, "torch_compile": False, "augment": "ada",
+    "ada_target": 0.6, "ada_kimg": 0.01, "ada_p": 0.3, "g_channels": 4, "d_channels": 4, "d_norm": "batch",
+    "spectral_norm": False,
+}  # fmt: skip
+
+
+def _images() -> DataLoader:
+    images = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    return DataLoader(TensorDataset(images), batch_size=4)
+
+
+@pytest.mark.filterwarnings("ignore:.*replaced in lightning_gans 0.2.0")
+def test_a_checkpoint_of_the_release_before_0_2_0_loads_samples_and_resumes_like_a_new_one(tmp_path):
+    """Its settings (lr_decay, ema_rampup, ada_*) are translated; its LinearLR states continue."""
+    old = {k: v for k, v in HPARAMS_BEFORE_0_2_0.items() if k not in ("d_norm", "spectral_norm")}
+    L.seed_everything(0, verbose=False)
+    model = lg.DCGAN(**old)
+    trainer = _trainer(tmp_path, 4)  # one epoch of 4 batches: an epoch-end checkpoint resumes exactly
+    trainer.fit(model, _images())
+    path = tmp_path / "before_0_2_0.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=False)
+    assert [type(c.scheduler).__name__ for c in trainer.lr_scheduler_configs] == ["LinearLR", "LinearLR"]
+    checkpoint["hyper_parameters"] = dict(HPARAMS_BEFORE_0_2_0)
+    checkpoint["lightning_gans_version"] = "0.1.0"
+    del checkpoint["lightning_gans_schedules"]  # not written before 0.2.0
+    torch.save(checkpoint, path)
+    loaded = lg.load_gan(path)
+    assert loaded.augment_pipe.probability == model.augment_pipe.probability and loaded.augment_pipe.kimg == 0.01
+    torch.testing.assert_close(loaded.sample_fixed(), model.sample_fixed(), rtol=0, atol=0)
+    L.seed_everything(0, verbose=False)
+    whole = lg.DCGAN(**old)
+    _trainer(tmp_path / "whole", 8).fit(whole, _images())
+    resumed = lg.DCGAN(**old)
+    resumed_trainer = _trainer(tmp_path / "resumed", 8)
+    resumed_trainer.fit(resumed, _images(), ckpt_path=path)
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
