@@ -97,12 +97,14 @@ import torch
 
 from lightning_gans import GAN, BaseGAN, GANEnsemble, ToyDataModule
 from lightning_gans.base import packed_shape
+from lightning_gans.ema import rampup_half_life_steps
 from lightning_gans.errors import GANError
 from lightning_gans.metrics.mode_coverage import mode_statistics
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
 from lightning_gans.penalties import GradientPenalty, R1Penalty
 from lightning_gans.progress import format_duration
 from lightning_gans.rejection import rejection_sample
+from lightning_gans.schedules import Schedule
 
 MIXTURES = ("ring", "grid")
 NUM_EVAL_SAMPLES = 2_500
@@ -219,10 +221,14 @@ def _recipe(
     (both networks, every step); each keyword switches one lever."""
     if r1:
         kwargs["penalty"] = R1Penalty(gamma=r1)
+    schedules = {}
     if lr_decay:
-        kwargs["lr_decay"] = 0.01  # linear, over the run's max_steps
-    if ema:
-        kwargs.update(ema_decay=0.999, ema_rampup=0.05)
+        schedules["lr"] = Schedule("linear", end=0.01)  # over the run's max_steps (torch's LinearLR)
+    if ema:  # StyleGAN2-ADA's ramp-up: half-life at most 0.05 t
+        kwargs["ema_decay"] = 0.999
+        schedules["ema_half_life"] = Schedule("linear", 0.0, 1.0, steps=rampup_half_life_steps(0.999, 0.05))
+    if schedules:
+        kwargs["schedules"] = schedules
     return _gan(settings, members, **kwargs)
 
 

@@ -44,9 +44,10 @@ import lightning as L
 import torch
 
 import lightning_gans as lg
-from lightning_gans.generate import iter_samples
 from lightning_gans.metrics import DigitFeatures, stacked_mnist_modes
 from lightning_gans.progress import format_duration
+from lightning_gans.sampling import iter_samples
+from lightning_gans.schedules import Schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_EVAL = 26_000
@@ -67,8 +68,8 @@ VARIANTS: dict[str, tuple[str, Callable[[argparse.Namespace], lg.BaseGAN]]] = {
     "pacdcgan2": ("PacDCGAN2", _dcgan(2)),
     "pacdcgan3": ("PacDCGAN3", _dcgan(3)),
     "pacdcgan4": ("PacDCGAN4", _dcgan(4)),
-    "dcgan_decay": ("DCGAN + LR decay to 1%", _dcgan(lr_decay=0.01)),
-    "pacdcgan2_decay": ("PacDCGAN2 + LR decay to 1%", _dcgan(2, lr_decay=0.01)),
+    "dcgan_decay": ("DCGAN + LR decay to 1%", _dcgan(schedules={"lr": Schedule("linear", end=0.01)})),
+    "pacdcgan2_decay": ("PacDCGAN2 + LR decay to 1%", _dcgan(2, schedules={"lr": Schedule("linear", end=0.01)})),
 }
 
 PAPER = [  # PacGAN Table 2 (VEEGAN's protocol): modes (of 1000), KL

@@ -23,13 +23,14 @@ from torch.utils.data import DataLoader, TensorDataset
 from train_speed import Timer  # the same timing as the loop benchmark (this script's folder is on sys.path)
 
 import lightning_gans as lg
+from lightning_gans.augment import AdaptiveAugment
 
 
 def variants(shape: tuple[int, int, int]) -> dict[str, Callable[[], lg.BaseGAN]]:
     stylegan2 = dict(data_shape=shape, latent_dim=128, w_dim=128, mapping_layers=2, channel_base=4096)
     return {
         "DCGAN (64 channels, baseline)": lambda: lg.DCGAN(data_shape=shape, g_channels=64, d_channels=64),
-        "DCGAN + ADA": lambda: lg.DCGAN(data_shape=shape, g_channels=64, d_channels=64, augment="ada", ada_p=0.5),
+        "DCGAN + ADA": lambda: lg.DCGAN(data_shape=shape, g_channels=64, d_channels=64, augment=AdaptiveAugment(p=0.5)),
         "DCGAN + DiffAugment": lambda: lg.DCGAN(
             data_shape=shape, g_channels=64, d_channels=64, augment="color,translation,cutout"
         ),
@@ -40,7 +41,7 @@ def variants(shape: tuple[int, int, int]) -> dict[str, Callable[[], lg.BaseGAN]]
             **stylegan2, g_channels=128, d_channels=128, r1_gamma=0.01
         ),
         "StyleGAN2 + ADA": lambda: lg.StyleGAN2(
-            **stylegan2, g_channels=128, d_channels=128, r1_gamma=0.01, pl_weight=0.0, augment="ada", ada_p=0.5
+            **stylegan2, g_channels=128, d_channels=128, r1_gamma=0.01, pl_weight=0.0, augment=AdaptiveAugment(p=0.5)
         ),
     }
 
