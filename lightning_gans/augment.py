@@ -121,6 +121,14 @@ class DiffAugment(Augmentation):
     Args:
         policies: a subset of ``("color", "translation", "cutout")``, applied in that order
             (e.g. ``"translation,cutout"`` in a config).
+
+    Example:
+        >>> import torch
+        >>> from lightning_gans.augment import DiffAugment
+        >>> images = torch.ones(4, 3, 8, 8)
+        >>> out = DiffAugment(["cutout"])(images, torch.Generator().manual_seed(0))
+        >>> (out == 0).flatten(1).any(dim=1).tolist()  # one zeroed square per image
+        [True, True, True, True]
     """
 
     def __init__(self, policies: Sequence[str] = DIFF_AUGMENT_POLICIES) -> None:
@@ -185,6 +193,16 @@ class AdaptiveAugment(Augmentation):
         kimg: thousands of real images over which ``p`` can move from 0 to 1 (500).
         interval: generator steps between adjustments (4).
         p: the initial (or, with ``target=None``, fixed) probability.
+
+    Example:
+        >>> import torch
+        >>> from lightning_gans.augment import AdaptiveAugment
+        >>> ada = AdaptiveAugment(target=0.6, kimg=0.1)  # p can go from 0 to 1 in 100 images
+        >>> for step in range(1, 5):  # the discriminator is sure of every real image: r_t = 1
+        ...     ada.observe(torch.ones(10), images=10)
+        ...     ada.update(step)
+        >>> round(ada.p.item(), 2), ada.rt.item()  # after 4 steps (40 images) p rose by 40/100
+        (0.4, 1.0)
     """
 
     p: Tensor

@@ -46,6 +46,16 @@ class ExponentialMovingAverage:
     Args:
         generator: the network to average; copied now.
         decay: the decay per generator update, in ``(0, 1)`` (e.g. 0.999).
+
+    Example:
+        >>> from torch import nn
+        >>> from lightning_gans.ema import ExponentialMovingAverage
+        >>> ema = ExponentialMovingAverage(nn.Linear(2, 2), decay=0.999)
+        >>> round(ema.half_life)  # generator steps
+        693
+        >>> ema.half_life_factor = 0.5  # e.g. by an ema_half_life schedule
+        >>> round(ema.decay_now(), 5)
+        0.998
     """
 
     def __init__(self, generator: nn.Module, decay: float) -> None:

@@ -72,6 +72,12 @@ class Schedule:
         end: the factor at ``steps`` and after (``linear``, ``cosine``).
         steps: the shape's length in generator steps, warm-up included; ``None``: the whole run.
         warmup: generator steps of a linear warm-up from 0 to ``start``.
+
+    Example:
+        >>> from lightning_gans.schedules import Schedule
+        >>> gamma = Schedule("cosine", start=1.0, end=0.1, steps=1000)  # R3GAN-style penalty decay
+        >>> [round(0.05 * gamma.factor(t), 4) for t in (0, 500, 1000)]  # gamma configured 0.05
+        [0.05, 0.0275, 0.005]
     """
 
     kind: Shape = "linear"
