@@ -33,6 +33,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_gans import _compat
+from lightning_gans.utils import is_fast_dev_run
 from lightning_gans.version import __version__
 
 CLASS_KEY = "lightning_gans_class"
@@ -91,7 +92,7 @@ class ExactResume(Callback):
         """Write ``last.ckpt`` after a fit that ended at an epoch's end. The module calls this from
         its ``on_train_end``, which Lightning runs after every callback's (``ModelCheckpoint``'s
         own final ``save_last`` included), so this save is the last and keeps the file name."""
-        if trainer.interrupted or not self.epoch_ending:
+        if trainer.interrupted or not self.epoch_ending or is_fast_dev_run(trainer):
             return  # a run stopped mid-epoch keeps the cadence's last checkpoint
         for callback in trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath:
