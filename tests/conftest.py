@@ -9,8 +9,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist-test"
+from helpers import SHARED_MNIST  # noqa: E402  (after the environment: it imports the package)
 
 
 @pytest.fixture

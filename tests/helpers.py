@@ -1,8 +1,15 @@
-"""Small builders shared by the tests."""
+"""What the tests share: the repository's paths, the one launcher of subprocesses
+(:func:`run_cli`), the one Trainer factory (:func:`trainer`) and small builders.
+
+Import from here (``from helpers import REPO, run_cli, trainer``); never recompute the
+repository root in a test file.
+"""
 
 import importlib.util
+import os
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -11,6 +18,64 @@ import lightning as L
 import torch
 
 from lightning_gans import GAN, ToyDataModule
+
+# --- the repository's paths ---
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+PACKAGE = REPO / "lightning_gans"
+CONFIGS = REPO / "configs"
+BENCHMARKS = REPO / "benchmarks"
+NOTEBOOKS = REPO / "notebooks"
+README = REPO / "README.md"
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist-test"  # the real MNIST test images, where present
+
+
+# --- subprocesses ---
+
+
+def run_cli(
+    args: Sequence[str | os.PathLike],
+    *,
+    cwd: str | os.PathLike,
+    script: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """Runs ``python -m lightning_gans *args`` in a subprocess, as users run it (or, with
+    ``script``, ``python <script> *args``), in ``cwd``, and returns the finished process with
+    its output as text.
+
+    The subprocess imports this checkout's package and ``tests/`` (``PYTHONPATH``), logs to
+    W&B offline and quietly; ``env`` adds or overrides variables. With ``check`` (the default)
+    a non-zero exit or a timeout fails the test with the command and the tails of its stdout
+    and stderr; pass ``check=False`` to assert on a failing run yourself.
+    """
+    program = [str(script)] if script is not None else ["-m", "lightning_gans"]
+    command = [sys.executable, *program, *(str(arg) for arg in args)]
+    environment = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
+    environment["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS)])
+    shown = " ".join(command[1:])
+    try:
+        result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise AssertionError(f"{shown} ran past {timeout} s in {cwd}\n{_tails(error.stdout, error.stderr)}") from None
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{shown} exited with {result.returncode} in {cwd}\n{_tails(result.stdout, result.stderr)}"
+        )
+    return result
+
+
+def _tails(stdout: str | bytes | None, stderr: str | bytes | None) -> str:
+    def text(output: str | bytes | None) -> str:
+        return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+    return f"--- stdout (tail) ---\n{text(stdout)[-3000:]}\n--- stderr (tail) ---\n{text(stderr)[-5000:]}"
+
+
+# --- builders ---
 
 
 def tiny_gan(**kwargs) -> GAN:
@@ -26,7 +91,11 @@ def tiny_toy(**kwargs) -> ToyDataModule:
     return ToyDataModule(**kwargs)
 
 
-def trainer(**kwargs) -> L.Trainer:
+def trainer(**overrides) -> L.Trainer:
+    """The tests' Trainer: one CPU device, one epoch, no logger, checkpoints, progress bar,
+    model summary or validation; ``overrides`` change any of these or add others
+    (``max_steps=N, max_epochs=-1`` for a run of N steps; ``limit_val_batches=None`` for
+    Lightning's default validation; ``enable_checkpointing=True`` with a ModelCheckpoint)."""
     options = dict(
         accelerator="cpu",
         devices=1,
@@ -37,7 +106,7 @@ def trainer(**kwargs) -> L.Trainer:
         limit_val_batches=0,
         max_epochs=1,
     )
-    options.update(kwargs)
+    options.update(overrides)
     return L.Trainer(**options)
 
 
@@ -47,9 +116,6 @@ def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
 
 def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b))
-
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @contextmanager

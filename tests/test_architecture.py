@@ -4,7 +4,7 @@
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "lightning_gans"
+from helpers import PACKAGE
 
 
 def _module_name(path: Path) -> str:

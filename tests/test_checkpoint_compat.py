@@ -10,6 +10,7 @@ since), its version ``0.1.0``, and its ``state_dict`` must have 0.1.0's paramete
 import lightning as L
 import pytest
 import torch
+from helpers import trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_gans as lg
@@ -33,8 +34,7 @@ def _data() -> DataLoader:
 
 
 def _trainer(tmp_path, max_steps: int) -> L.Trainer:
-    return L.Trainer(max_steps=max_steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    return trainer(max_steps=max_steps, max_epochs=-1, default_root_dir=tmp_path)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ resumed run silently training other steps or a CSV log losing its rows.
 
 import lightning as L
 import torch
-from helpers import tiny_gan, tiny_toy
+from helpers import tiny_gan, tiny_toy, trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
@@ -16,16 +16,8 @@ from lightning_gans import _compat
 def test_a_checkpoint_after_an_epochs_last_batch_has_the_loop_and_loader_state_we_repair(tmp_path):
     # A cadence's file (the final last.ckpt of an epoch-end finish is rewritten for the next epoch).
     checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="cadence", every_n_train_steps=3, save_top_k=-1)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[checkpoint],
-        limit_val_batches=0,
-    )
-    trainer.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64))  # 3 batches: saved at the last
+    fitted = trainer(enable_checkpointing=True, callbacks=[checkpoint])
+    fitted.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64))  # 3 batches: saved at the last
     state = torch.load(tmp_path / "cadence.ckpt", weights_only=False)
     fit_loop = state["loops"]["fit_loop"]
     assert fit_loop["epoch_loop.batch_progress"]["is_last_batch"] is True
@@ -34,7 +26,7 @@ def test_a_checkpoint_after_an_epochs_last_batch_has_the_loop_and_loader_state_w
     (loader_state,) = fit_loop["state_dict"]["combined_loader"]
     assert loader_state["_iterator_finished"] is True  # set by _compat.finish_spent_loader_iterators
     # Lightning passes this count to set_epoch; lightning_gans' sampler reads it (data/_loading.py).
-    assert trainer.fit_loop.epoch_progress.current.processed == 1
+    assert fitted.fit_loop.epoch_progress.current.processed == 1
 
 
 def test_the_repairs_act_only_where_they_should():
@@ -65,16 +57,13 @@ def test_a_run_ended_at_an_epochs_end_with_max_steps_set_resumes_into_the_next_e
     count; :func:`_compat.start_next_epoch_when_resumed` zeroes it in the final checkpoint."""
 
     def fit(max_epochs: int, ckpt_path=None) -> L.Trainer:
-        trainer = L.Trainer(
-            accelerator="cpu", max_epochs=max_epochs, max_steps=1000, logger=False, enable_progress_bar=False,
-            enable_model_summary=False, enable_checkpointing=False, limit_val_batches=0,
-        )  # fmt: skip
-        trainer.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64), ckpt_path=ckpt_path)
-        return trainer
+        fitted = trainer(max_epochs=max_epochs, max_steps=1000)
+        fitted.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64), ckpt_path=ckpt_path)
+        return fitted
 
-    trainer = fit(2)
-    assert trainer.fit_loop._iteration_based_training()
-    trainer.save_checkpoint(tmp_path / "final.ckpt")  # as the CLI's after_fit does
+    fitted = fit(2)
+    assert fitted.fit_loop._iteration_based_training()
+    fitted.save_checkpoint(tmp_path / "final.ckpt")  # as the CLI's after_fit does
     fit_loop = torch.load(tmp_path / "final.ckpt", weights_only=False)["loops"]["fit_loop"]
     assert fit_loop["epoch_loop.batch_progress"]["current"]["ready"] == 0
     assert fit(3, tmp_path / "final.ckpt").global_step == 9
@@ -96,7 +85,7 @@ def test_csv_logger_writer_keeps_rows_put_back(tmp_path):
 
 
 def test_the_logger_step_is_the_batch_count_lightnings_own_logging_uses(tmp_path):
-    epoch_loop = L.Trainer(accelerator="cpu", logger=False).fit_loop.epoch_loop
+    epoch_loop = trainer().fit_loop.epoch_loop
     assert hasattr(epoch_loop, "_batches_that_stepped"), (
         "Lightning no longer has fit_loop.epoch_loop._batches_that_stepped: update _compat.logger_step"
     )
@@ -107,19 +96,9 @@ def test_the_logger_step_is_the_batch_count_lightnings_own_logging_uses(tmp_path
             seen.append(_compat.logger_step(trainer))
 
     logger = CSVLogger(tmp_path, name="run")
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        limit_train_batches=3,
-        limit_val_batches=0,
-        logger=logger,
-        log_every_n_steps=1,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        callbacks=[Record()],
+    trainer(limit_train_batches=3, logger=logger, log_every_n_steps=1, callbacks=[Record()]).fit(
+        tiny_gan(latent_dim=2), tiny_toy()
     )
-    trainer.fit(tiny_gan(latent_dim=2), tiny_toy())
     rows = (tmp_path / "run" / "version_0" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
     logged = [int(row.split(",")[header.index("step")]) for row in rows[1:]]
@@ -131,19 +110,9 @@ def test_callback_metrics_is_the_trainers_live_dict_even_after_fit():
         def on_train_end(self, trainer, pl_module):
             _compat.set_callback_metrics(trainer, {"metrics/at_end": 0.25})
 
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        limit_train_batches=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        callbacks=[AtTrainEnd()],
-    )
-    trainer.fit(tiny_gan(latent_dim=2), tiny_toy())
-    assert float(trainer.callback_metrics.get("metrics/at_end", float("nan"))) == 0.25, (
+    fitted = trainer(limit_train_batches=1, callbacks=[AtTrainEnd()])
+    fitted.fit(tiny_gan(latent_dim=2), tiny_toy())
+    assert float(fitted.callback_metrics.get("metrics/at_end", float("nan"))) == 0.25, (
         "writes into trainer.callback_metrics no longer stick: update _compat.set_callback_metrics"
     )
 

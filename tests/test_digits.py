@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import SHARED_MNIST as SHARED
+from helpers import trainer
 from PIL import Image
 
 import lightning_gans as lg
@@ -16,7 +18,6 @@ from lightning_gans.metrics import DigitFeatures, stacked_mnist_modes
 from lightning_gans.metrics.digits import WEIGHTS_PATH, digit_info, holdout_split, joint_log_probs, to_digits
 from lightning_gans.metrics.stacked_mnist import MAX_KL, statistics_of_histogram
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/mnist-test is absent")
 
 
@@ -148,18 +149,15 @@ def test_fidelity_metrics_with_the_digit_extractor_log_every_metric_offline(tmp_
         every_n_batches=2, on_validation=False, num_samples=40, num_real=40, batch_size=20,
         feature_extractor="mnist", kid_subsets=2, kid_subset_size=10, cache_dir=str(tmp_path / "cache"),
     )  # fmt: skip
-    trainer = L.Trainer(
-        accelerator="cpu", max_steps=2, logger=False, callbacks=[callback], enable_progress_bar=False,
-        enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path,
-    )  # fmt: skip
-    trainer.fit(model, data)
+    fitted = trainer(max_steps=2, max_epochs=-1, callbacks=[callback], default_root_dir=tmp_path)
+    fitted.fit(model, data)
     names = {"fid", "is", "is_std", "kid", "kid_std", "precision", "recall", "density", "coverage"}
     assert set(callback.last) == {f"metrics/{n}" for n in names}
     assert all(math.isfinite(v) for v in callback.last.values())
     for name in ("precision", "recall", "coverage"):
         assert 0 <= callback.last[f"metrics/{name}"] <= 1
     assert 1 <= callback.last["metrics/is"] <= 10  # 10 classes bound the classifier IS
-    assert "digit classifier" in callback.protocol(trainer)["fidelity/backbone"]
+    assert "digit classifier" in callback.protocol(fitted)["fidelity/backbone"]
 
 
 def test_real_digits_against_themselves_score_as_perfect(tmp_path):
@@ -192,15 +190,12 @@ def test_stacked_mnist_trains_and_its_modes_are_logged_during_training(tmp_path)
     data = lg.StackedMNISTDataModule(root=str(root), num_samples=64, num_val_samples=16, batch_size=16)
     model = lg.DCGAN(data_shape=data.data_shape, g_channels=8, d_channels=8)
     callback = lg.StackedMNISTCoverage(every_n_batches=2, num_samples=300, batch_size=100)
-    trainer = L.Trainer(
-        accelerator="cpu", max_steps=4, logger=False, callbacks=[callback], enable_progress_bar=False,
-        enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path,
-    )  # fmt: skip
-    trainer.fit(model, data)
+    fitted = trainer(max_steps=4, max_epochs=-1, callbacks=[callback], default_root_dir=tmp_path)
+    fitted.fit(model, data)
     assert [step for step, _ in callback.history] == [2, 4]
     stats = callback.history[-1][1]
     assert stats.num_images == 300 and 1 <= stats.modes <= 300 and 0 <= stats.kl <= MAX_KL + 1e-9
-    assert trainer.callback_metrics["stacked/modes"] == stats.modes
+    assert fitted.callback_metrics["stacked/modes"] == stats.modes
     assert data.num_classes == 1000 and data.data_shape == (3, 28, 28)
     # The same seed draws the same triples: a resumed run sees the same data.
     again = lg.StackedMNISTDataModule(root=str(root), num_samples=64, num_val_samples=16, batch_size=16)
@@ -209,8 +204,5 @@ def test_stacked_mnist_trains_and_its_modes_are_logged_during_training(tmp_path)
 
 
 def test_stacked_mnist_coverage_refuses_grayscale_models():
-    import lightning as L
-
-    trainer = L.Trainer(accelerator="cpu", logger=False)
     with pytest.raises(ConfigurationError, match="3 digit channels"):
-        lg.StackedMNISTCoverage().setup(trainer, lg.DCGAN(data_shape=(1, 28, 28), g_channels=8, d_channels=8), "fit")
+        lg.StackedMNISTCoverage().setup(trainer(), lg.DCGAN(data_shape=(1, 28, 28), g_channels=8, d_channels=8), "fit")

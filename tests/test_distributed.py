@@ -1,13 +1,11 @@
 """DDP as users type it: two CPU processes (gloo) train variants with ``strategy="gan_ddp"``."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import CONFIGS, run_cli
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from torch.nn.parallel import DistributedDataParallel
 
@@ -21,6 +19,7 @@ import json
 import sys
 import lightning as L
 import torch
+from helpers import trainer as make_trainer
 from torch.utils.data import DataLoader, TensorDataset
 import lightning_gans as lg
 
@@ -43,10 +42,10 @@ cls = getattr(lg, variant)
 model = cls(data_shape=(1, size, size), g_channels=8, d_channels=8, ema_decay=0.9, **options)
 initial = {k: v.clone() for k, v in model.state_dict().items()}
 checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=f"{out}/ckpt", every_n_train_steps=2, save_top_k=-1)
-trainer = L.Trainer(accelerator="cpu", devices=2, strategy="gan_ddp", precision=precision, max_steps=max_steps,
-                    logger=False, enable_progress_bar=False, enable_model_summary=False,
-                    callbacks=[lg.SampleGrid(every_n_batches=2, num_samples=4, nrow=2), checkpoints],
-                    default_root_dir=out)
+trainer = make_trainer(devices=2, strategy="gan_ddp", precision=precision, max_steps=max_steps, max_epochs=-1,
+                       enable_checkpointing=True, limit_val_batches=None,
+                       callbacks=[lg.SampleGrid(every_n_batches=2, num_samples=4, nrow=2), checkpoints],
+                       default_root_dir=out)
 trainer.fit(model, RandomImages(), ckpt_path=None if ckpt_path == "none" else ckpt_path)
 state = {k: v for k, v in model.state_dict().items()}
 torch.save({"state": state, "initial": initial, "strategy": type(trainer.strategy).__name__,
@@ -67,26 +66,8 @@ def _run_ddp(
 ) -> list[dict]:
     script = tmp_path / "train_ddp.py"
     script.write_text(DDP_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "WANDB_MODE": "disabled"}
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            variant,
-            precision,
-            str(tmp_path),
-            str(max_steps),
-            ckpt_path,
-            tag,
-            json.dumps(options or {}),
-        ],  # fmt: skip
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
+    args = [variant, precision, tmp_path, max_steps, ckpt_path, tag, json.dumps(options or {})]
+    run_cli(args, script=script, cwd=tmp_path, env={"WANDB_MODE": "disabled"}, timeout=300)
     return [torch.load(tmp_path / f"{tag}_rank{rank}.pt") for rank in (0, 1)]
 
 
@@ -198,7 +179,7 @@ def test_the_cli_trains_a_gan_on_two_devices_with_gan_ddp(tmp_path, monkeypatch,
     from lightning_gans.cli import cli_main
 
     monkeypatch.chdir(tmp_path)
-    config = Path(__file__).resolve().parents[1] / "configs" / "gan_ring.yaml"
+    config = CONFIGS / "gan_ring.yaml"
     cli = cli_main(
         [
             "--config",

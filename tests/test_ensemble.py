@@ -2,9 +2,9 @@
 
 import functools
 
-import lightning as L
 import pytest
 import torch
+from helpers import trainer
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -51,9 +51,7 @@ def _train(model: lg.GAN, batches: list[torch.Tensor], noise: list[torch.Tensor]
     """Lightning fits ``model`` on ``batches`` with ``noise`` as the generator's input at each step."""
     draws = iter(noise)
     model.sample_noise = lambda n, generator=None: next(draws)  # type: ignore[method-assign]
-    trainer = L.Trainer(max_steps=len(batches), logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu", devices=1)  # fmt: skip
-    trainer.fit(model, DataLoader(batches, batch_size=None))
+    trainer(max_steps=len(batches), max_epochs=-1).fit(model, DataLoader(batches, batch_size=None))
 
 
 def test_each_member_follows_exactly_the_updates_of_its_own_separate_run():
@@ -97,10 +95,10 @@ def test_member_samples_are_each_members_own_and_sample_draws_from_their_mixture
 
 def test_an_ensemble_checkpoint_loads_back_with_its_members(tmp_path):
     model = lg.GANEnsemble(members=3, hidden_dim=8, num_layers=1)
-    trainer = L.Trainer(max_steps=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        default_root_dir=tmp_path)  # fmt: skip
-    trainer.fit(model, lg.ToyDataModule(batch_size=30, num_samples=300))
-    trainer.save_checkpoint(tmp_path / "ensemble.ckpt")
+    fitted = trainer(max_steps=2, max_epochs=-1, limit_val_batches=None, enable_checkpointing=True,
+                     default_root_dir=tmp_path)  # fmt: skip
+    fitted.fit(model, lg.ToyDataModule(batch_size=30, num_samples=300))
+    fitted.save_checkpoint(tmp_path / "ensemble.ckpt")
     loaded = lg.load_gan(tmp_path / "ensemble.ckpt")
     assert type(loaded) is lg.GANEnsemble and loaded.members == 3
     noise = torch.randn(4, 2)

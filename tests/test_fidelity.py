@@ -8,7 +8,7 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 import torch
-from helpers import trainer
+from helpers import run_cli, trainer
 from torch import nn
 
 import lightning_gans as lg
@@ -228,6 +228,7 @@ DDP_SCRIPT = """
 import sys, json
 import lightning as L
 import torch
+from helpers import trainer as make_trainer
 from torch import nn
 import lightning_gans as lg
 from lightning_gans.callbacks import FidelityMetrics
@@ -244,9 +245,8 @@ callback = FidelityMetrics(every_n_batches=None, on_validation=True, num_samples
                            feature_extractor=SparsePixels(), metrics=("fid", "kid", "prdc"), kid_subset_size=10,
                            kid_subsets=5,
                            cache_dir=None if cache == "none" else cache)
-trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="gan_ddp" if devices > 1 else "auto", logger=False,
-                    callbacks=[callback],
-                    enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1)
+trainer = make_trainer(devices=devices, strategy="gan_ddp" if devices > 1 else "auto", callbacks=[callback],
+                       limit_val_batches=1)
 trainer.validate(model, data)
 if trainer.is_global_zero:
     json.dump({**callback.last, "local_fake": int(callback.fid.fake_features_num_samples)}, open(out, "w"))
@@ -255,27 +255,15 @@ if trainer.is_global_zero:
 
 def test_two_processes_give_the_same_fid_as_one(image_root, tmp_path):
     import json
-    import os
-    import subprocess
-    import sys
 
     script = tmp_path / "fid_ddp.py"
     script.write_text(DDP_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     results = {}
     cache = tmp_path / "cache"
     # One process; two computing the real statistics and caching them; two reading the cache.
     for name, devices, cache_dir in (("1", 1, "none"), ("2", 2, str(cache)), ("2-cached", 2, str(cache))):
         out = tmp_path / f"fid_{name}.json"
-        run = subprocess.run(
-            [sys.executable, str(script), str(devices), str(image_root), str(out), cache_dir],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert run.returncode == 0, run.stderr[-3000:]
+        run = run_cli([devices, image_root, out, cache_dir], script=script, cwd=tmp_path, timeout=300)
         results[name] = json.loads(out.read_text())
         assert (name != "2-cached") or "loaded from" in run.stdout + run.stderr
     assert results["2"]["metrics/fid"] == pytest.approx(results["1"]["metrics/fid"], rel=1e-6)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_gan, tiny_toy, trainer
+from helpers import CONFIGS, tiny_gan, tiny_toy, trainer
 from PIL import Image
 from test_variants import RandomImages, small
 
@@ -17,8 +17,6 @@ from lightning_gans.cli import main as cli_main
 from lightning_gans.generate import generate_samples
 from lightning_gans.generate import main as generate_main
 from lightning_gans.rejection import rejection_sample
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def fit_and_save(model, data, path: Path, steps: int = 3) -> Path:
@@ -40,7 +38,7 @@ def cli_checkpoint(tmp_path_factory) -> Path:
         [
             "fit",
             "--config",
-            str(REPO / "configs" / "gan_ring.yaml"),
+            str(CONFIGS / "gan_ring.yaml"),
             "--trainer.max_epochs=1",
             "--trainer.limit_train_batches=4",
             "--trainer.limit_val_batches=0",

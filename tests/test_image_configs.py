@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import CONFIGS
 from PIL import Image
 
 from lightning_gans.cli import cli_main
 
-REPO = Path(__file__).resolve().parents[1]
-IMAGE_CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("gan_"))
+IMAGE_CONFIGS = sorted(p.name for p in CONFIGS.glob("*.yaml") if not p.name.startswith("gan_"))
 # Narrow networks keep a CPU step in milliseconds; the architecture is the config's own.
 NARROW = {"SNGAN": ["--model.init_args.g_channels=16", "--model.init_args.d_channels=16"]}
 
@@ -40,7 +40,7 @@ def fit(config: str, root: Path, size: int, channels: int, tmp_path: Path, extra
         [
             "fit",
             "--config",
-            str(REPO / "configs" / config),
+            str(CONFIGS / config),
             "--data",
             "lightning_gans.ImageFolderDataModule",
             "--data.root",
@@ -67,7 +67,7 @@ def fit(config: str, root: Path, size: int, channels: int, tmp_path: Path, extra
 
 
 def _narrow(config: str) -> list[str]:
-    text = (REPO / "configs" / config).read_text()
+    text = (CONFIGS / config).read_text()
     variant = text.split("class_path: lightning_gans.")[1].split()[0]
     subset = ["--data.num_train_images=8"] if "num_train_images" in text else []  # the folders here are small
     return NARROW.get(variant, ["--model.init_args.g_channels=8", "--model.init_args.d_channels=8"]) + subset
@@ -76,7 +76,7 @@ def _narrow(config: str) -> list[str]:
 def test_there_is_a_config_for_every_image_variant():
     import lightning_gans as lg
 
-    texts = " ".join((REPO / "configs" / c).read_text() for c in IMAGE_CONFIGS)
+    texts = " ".join((CONFIGS / c).read_text() for c in IMAGE_CONFIGS)
     for name in ("DCGAN", "LSGAN", "WGAN", "WGANGP", "FGAN", "SNGAN", "CGAN", "R1GAN", "StyleGAN2"):
         assert f"class_path: lightning_gans.{name}\n" in texts, name
         assert hasattr(lg, name)
@@ -91,6 +91,6 @@ def test_config_trains_on_generated_images(config, generated_images, tmp_path):
 @pytest.mark.parametrize("config", IMAGE_CONFIGS)
 def test_config_trains_on_real_mnist(config, mnist_test_dir, tmp_path):
     # SNGAN/CGAN's ResNets build 32 or 64 pixels, StyleGAN2 powers of 2: MNIST is resized to 32 for them.
-    text = (REPO / "configs" / config).read_text()
+    text = (CONFIGS / config).read_text()
     resize = "architecture: resnet" in text or "lightning_gans.StyleGAN2" in text
     fit(config, mnist_test_dir, 32 if resize else 28, 1, tmp_path, _narrow(config))

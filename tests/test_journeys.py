@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import CONFIGS, run_cli
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.yaml"))
+CONFIG_NAMES = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 BATCHES = 3  # per epoch
 # Configs whose resumed runs are also compared, weight for weight, with an uninterrupted run
 # in the default suite (every config in `pytest -m slow`).
@@ -31,7 +28,7 @@ EXACT = {"gan_ring.yaml", "dcgan_mnist.yaml", "dcgan_mnist1k_ada.yaml"}
 
 
 def _is_image(config: str) -> bool:
-    return "FidelityMetrics" in (REPO / "configs" / config).read_text()
+    return "FidelityMetrics" in (CONFIGS / config).read_text()
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +46,7 @@ def journey_assets(tmp_path_factory) -> dict[str, Path]:
 
 def sized_config(config: str, folder: Path, assets: dict[str, Path]) -> Path:
     """A copy of ``configs/<config>`` with only sizes changed; its callbacks and logger stay."""
-    settings = yaml.safe_load((REPO / "configs" / config).read_text())
+    settings = yaml.safe_load((CONFIGS / config).read_text())
     trainer = settings["trainer"]
     trainer.update(accelerator="cpu", limit_train_batches=BATCHES, limit_val_batches=2, log_every_n_steps=1)
     if "val_check_interval" in trainer:
@@ -99,16 +96,6 @@ def data_args(config: str, assets: dict[str, Path]) -> list[str]:
     ]  # fmt: skip
 
 
-def run(args: list[str], cwd: Path, expect_ok: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": str(Path(__file__).parent)}
-    result = subprocess.run(
-        [sys.executable, "-m", "lightning_gans", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
-    if expect_ok:
-        assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result
-
-
 def step_of(checkpoint: Path) -> int:
     return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
 
@@ -142,25 +129,25 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
     first = runs / "version_0"
 
     # 1. A fresh run: two epoch ends, its own folder with config, checkpoints and logs.
-    out = run([*fit, "--trainer.max_epochs", "2"], work)
+    out = run_cli([*fit, "--trainer.max_epochs", "2"], cwd=work)
     assert f"run folder {Path('lightning_logs') / name / 'version_0'}" in out.stderr + out.stdout
     assert (first / "config.yaml").is_file()
     assert step_of(first / "checkpoints" / "last.ckpt") == 2 * BATCHES
     if _is_image(config):
         assert list((first / "checkpoints").glob("best-fid-*.ckpt")), "the best-FID checkpoint was not written"
         assert list((first / "wandb").glob("offline-run-*")), "the W&B run is not in the run folder"
-        if "feature_extractor: mnist" in (REPO / "configs" / config).read_text():  # every metric, offline
+        if "feature_extractor: mnist" in (CONFIGS / config).read_text():  # every metric, offline
             logged = b"".join(p.read_bytes() for p in (first / "wandb").rglob("*.wandb"))
             for metric in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
                 assert f"metrics/{metric}".encode() in logged, f"metrics/{metric} is not in the W&B run"
-            if "augment: ada" in (REPO / "configs" / config).read_text():  # ADA's p: logged and checkpointed
+            if "augment: ada" in (CONFIGS / config).read_text():  # ADA's p: logged and checkpointed
                 assert b"augment/p" in logged and b"augment/rt" in logged
                 assert "augment_pipe.p" in weights(first / "checkpoints" / "last.ckpt")
     else:
         assert (first / "metrics.csv").is_file() and list((first / "images").glob("*.png"))
 
     # 2. --ckpt_path last: the same run continues in its folder from the saved step.
-    out = run([*fit, "--trainer.max_epochs", "3", "--ckpt_path", "last"], work)
+    out = run_cli([*fit, "--trainer.max_epochs", "3", "--ckpt_path", "last"], cwd=work)
     assert (
         f"resuming this run from {Path('lightning_logs') / name / 'version_0' / 'checkpoints' / 'last.ckpt'}: "
         f"generator step {2 * BATCHES}" in out.stderr + out.stdout
@@ -174,7 +161,9 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
     before = digest(first)
 
     # 3. --ckpt_path PATH: a new run folder from that checkpoint; the first run is untouched.
-    out = run([*fit, "--trainer.max_epochs", "4", "--ckpt_path", str(first / "checkpoints" / "last.ckpt")], work)
+    out = run_cli(
+        [*fit, "--trainer.max_epochs", "4", "--ckpt_path", str(first / "checkpoints" / "last.ckpt")], cwd=work
+    )
     second = runs / "version_1"
     assert "starting a new run from" in out.stderr + out.stdout
     assert step_of(second / "checkpoints" / "last.ckpt") == 4 * BATCHES
@@ -182,25 +171,25 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
 
     # 4. generate from the checkpoint (its refusals and --overwrite: tests/test_cli.py).
     samples = work / "samples"
-    run(["generate", "--ckpt_path", str(second / "checkpoints" / "last.ckpt"), "--num_samples", "8",
-         "--output_dir", str(samples)], work)  # fmt: skip
+    run_cli(["generate", "--ckpt_path", str(second / "checkpoints" / "last.ckpt"), "--num_samples", "8",
+         "--output_dir", str(samples)], cwd=work)  # fmt: skip
     assert (samples / ("grid.png" if _is_image(config) else "samples.csv")).is_file()
 
     if exact:  # resumed runs end with the weights of uninterrupted ones
         straight = tmp_path / "straight"
         straight.mkdir()
-        run([*fit, "--trainer.max_epochs", "4"], straight)
+        run_cli([*fit, "--trainer.max_epochs", "4"], cwd=straight)
         same_weights(straight / "lightning_logs" / name / "version_0" / "checkpoints" / "last.ckpt",
                      second / "checkpoints" / "last.ckpt")  # fmt: skip
 
 
-@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("config", CONFIG_NAMES)
 def test_config_journey(config, tmp_path, journey_assets):
     _journey(config, tmp_path, journey_assets, exact=config in EXACT)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", sorted(set(CONFIGS) - EXACT))
+@pytest.mark.parametrize("config", sorted(set(CONFIG_NAMES) - EXACT))
 def test_config_journey_resumes_to_identical_weights(config, tmp_path, journey_assets):
     _journey(config, tmp_path, journey_assets, exact=True)
 
@@ -215,8 +204,8 @@ def test_last_checkpoint_holds_the_final_model_when_the_cadence_misses_the_end(t
             callback["init_args"]["every_n_train_steps"] = 2
     config.write_text(yaml.safe_dump(settings, sort_keys=False))
     fit = ["fit", "--config", str(config), *data_args("dcgan_mnist.yaml", journey_assets)]
-    run([*fit, "--trainer.max_epochs", "1"], tmp_path)
+    run_cli([*fit, "--trainer.max_epochs", "1"], cwd=tmp_path)
     last = tmp_path / "lightning_logs" / "dcgan_mnist" / "version_0" / "checkpoints" / "last.ckpt"
     assert step_of(last) == BATCHES
-    run([*fit, "--trainer.max_epochs", "2", "--ckpt_path", "last"], tmp_path)
+    run_cli([*fit, "--trainer.max_epochs", "2", "--ckpt_path", "last"], cwd=tmp_path)
     assert step_of(last) == 2 * BATCHES

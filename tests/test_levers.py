@@ -6,6 +6,7 @@ import functools
 import lightning as L
 import pytest
 import torch
+from helpers import trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -45,9 +46,7 @@ def test_after_a_short_run_a_ramped_ema_is_near_the_generator_and_a_plain_one_is
         L.seed_everything(0, verbose=False)
         model = lg.GAN(hidden_dim=16, num_layers=1, ema_decay=0.999, **ema)
         data = DataLoader(TensorDataset(torch.randn(400, 2)), batch_size=20, drop_last=True)
-        trainer = L.Trainer(max_steps=100, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False)  # fmt: skip
-        trainer.fit(model, data)
+        trainer(max_steps=100, max_epochs=-1).fit(model, data)
         weights = lambda net: torch.cat([p.flatten() for p in net.parameters()])  # noqa: E731
         return (weights(model.generator_ema) - weights(model.generator)).norm().item()
 
@@ -63,10 +62,9 @@ def test_lr_decay_reaches_its_fraction_at_the_last_step_of_the_run_and_survives_
     schedule where it stopped."""
     data = DataLoader(TensorDataset(torch.randn(400, 2)), batch_size=20, drop_last=True)
     model = lg.GAN(hidden_dim=8, num_layers=1, lr_decay=0.01)
-    trainer = L.Trainer(max_steps=10, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        default_root_dir=tmp_path)  # fmt: skip
-    trainer.fit(model, data)
-    assert [opt.param_groups[0]["lr"] for opt in trainer.optimizers] == pytest.approx([2e-6, 2e-6])
+    fitted = trainer(max_steps=10, max_epochs=-1, enable_checkpointing=True, default_root_dir=tmp_path)
+    fitted.fit(model, data)
+    assert [opt.param_groups[0]["lr"] for opt in fitted.optimizers] == pytest.approx([2e-6, 2e-6])
     # Stopped half-way (2e-4 * (1 - 0.99 * 5 / 10)), then resumed: the schedule continues to the same end.
 
     class StopAt5(L.Callback):
@@ -74,18 +72,16 @@ def test_lr_decay_reaches_its_fraction_at_the_last_step_of_the_run_and_survives_
             trainer.should_stop = trainer.global_step >= 5
 
     model = lg.GAN(hidden_dim=8, num_layers=1, lr_decay=0.01)
-    first = L.Trainer(max_steps=10, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      default_root_dir=tmp_path / "a", callbacks=[StopAt5()])  # fmt: skip
+    first = trainer(max_steps=10, max_epochs=-1, enable_checkpointing=True, default_root_dir=tmp_path / "a",
+                    callbacks=[StopAt5()])  # fmt: skip
     first.fit(model, data)
     assert first.optimizers[0].param_groups[0]["lr"] == pytest.approx(2e-4 * (1 - 0.99 * 5 / 10))
     first.save_checkpoint(tmp_path / "half.ckpt")
-    resumed = L.Trainer(max_steps=10, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        default_root_dir=tmp_path / "b")  # fmt: skip
+    resumed = trainer(max_steps=10, max_epochs=-1, enable_checkpointing=True, default_root_dir=tmp_path / "b")
     resumed.fit(lg.GAN(hidden_dim=8, num_layers=1, lr_decay=0.01), data, ckpt_path=tmp_path / "half.ckpt")
     assert [opt.param_groups[0]["lr"] for opt in resumed.optimizers] == pytest.approx([2e-6, 2e-6])
     # lr_decay_steps: the decay ends there and the rates stay at the final fraction.
-    early = L.Trainer(max_steps=6, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      default_root_dir=tmp_path / "c")  # fmt: skip
+    early = trainer(max_steps=6, max_epochs=-1, enable_checkpointing=True, default_root_dir=tmp_path / "c")
     early.fit(lg.GAN(hidden_dim=8, num_layers=1, lr_decay=0.5, lr_decay_steps=4), data)
     assert early.optimizers[1].param_groups[0]["lr"] == pytest.approx(1e-4)
     with pytest.raises(lg.ConfigurationError, match="'g_scheduler' was replaced"):

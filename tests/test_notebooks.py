@@ -12,15 +12,14 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from helpers import NOTEBOOKS as NOTEBOOK_DIR
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = [
     "01_quickstart.ipynb",
     "02_theory.ipynb",

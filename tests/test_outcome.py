@@ -1,19 +1,15 @@
 """Outcomes, not mechanics: a regularised GAN covers the modes of the ring."""
 
-import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
-from helpers import trainer
+from helpers import CONFIGS, run_cli, trainer
 
 from lightning_gans import GAN, ModeCoverage, ToyDataModule
 from lightning_gans.penalties import R1Penalty
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_r1_gan_covers_the_ring_within_1000_steps():
@@ -32,22 +28,9 @@ def test_r1_gan_covers_the_ring_within_1000_steps():
 
 @pytest.mark.slow
 def test_ring_config_covers_at_least_7_of_8_modes(tmp_path: Path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lightning_gans",
-            "fit",
-            "--config",
-            str(REPO / "configs" / "gan_ring.yaml"),
-            "--trainer.enable_progress_bar=false",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    result = run_cli(
+        ["fit", "--config", CONFIGS / "gan_ring.yaml", "--trainer.enable_progress_bar=false"], cwd=tmp_path, timeout=900
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     final = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("ModeCoverage after")]
     assert final, result.stderr[-3000:]
     modes = int(final[-1].split(":")[1].split("/")[0])

@@ -2,6 +2,7 @@
 
 import lightning as L
 import torch
+from helpers import trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_gans as lg
@@ -23,16 +24,11 @@ class SampleNorm(PeriodicCallback):
 def fit(max_steps, callback, tmp_path):
     model = lg.GAN(hidden_dim=16, num_layers=1)
     data = DataLoader(TensorDataset(torch.randn(64, 2)), batch_size=8, drop_last=True)
-    trainer = L.Trainer(
-        max_steps=max_steps,
-        callbacks=[callback],
-        logger=L.pytorch.loggers.CSVLogger(tmp_path),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+    fitted = trainer(
+        max_steps=max_steps, max_epochs=-1, callbacks=[callback], logger=L.pytorch.loggers.CSVLogger(tmp_path)
     )
-    trainer.fit(model, data)
-    return trainer
+    fitted.fit(model, data)
+    return fitted
 
 
 def test_runs_every_n_generator_steps_and_at_the_end_but_never_twice_for_one_step(tmp_path):

@@ -4,7 +4,7 @@ unscaled gradients and the penalties differentiate through the loss scale."""
 import lightning as L
 import pytest
 import torch
-from helpers import tiny_toy
+from helpers import tiny_toy, trainer
 from lightning.pytorch.plugins.precision import MixedPrecision
 from test_variants import RandomImages, small
 
@@ -15,25 +15,14 @@ from lightning_gans.penalties import R1Penalty
 VARIANTS = [lg.DCGAN, lg.LSGAN, lg.WGAN, lg.WGANGP, lg.FGAN, lg.SNGAN, lg.CGAN, lg.R1GAN]
 
 
-def _trainer(**kwargs):
-    return L.Trainer(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **kwargs,
-    )
-
-
 @pytest.mark.parametrize("cls", VARIANTS, ids=lambda c: c.__name__)
 def test_every_variant_trains_under_bf16_mixed(cls):
     model = small(cls)
     before = [p.detach().clone() for p in model.parameters()]
-    trainer = _trainer(precision="bf16-mixed", max_steps=2, log_every_n_steps=1)
-    trainer.fit(model, RandomImages())
+    fitted = trainer(precision="bf16-mixed", max_steps=2, max_epochs=-1, log_every_n_steps=1)
+    fitted.fit(model, RandomImages())
     assert model.generator_steps == 2
-    losses = {k: v for k, v in trainer.callback_metrics.items() if k.startswith("loss/")}
+    losses = {k: v for k, v in fitted.callback_metrics.items() if k.startswith("loss/")}
     assert {"loss/d", "loss/g"} <= losses.keys()
     assert all(torch.isfinite(v) for v in losses.values()), losses
     # Parameters stay float32 (autocast computes in bf16), finite, and they moved.
@@ -72,7 +61,7 @@ def test_clipping_under_16_mixed_acts_on_unscaled_gradients(clip):
     # Probe the unscaled gradient norms with a run that does not clip.
     probe = RecordNorms()
     torch.manual_seed(0)
-    _trainer(plugins=[_fp16_plugin(2.0**10)], max_steps=3, callbacks=[probe]).fit(
+    trainer(plugins=[_fp16_plugin(2.0**10)], max_steps=3, max_epochs=-1, limit_val_batches=None, callbacks=[probe]).fit(
         lg.GAN(latent_dim=2, hidden_dim=16, num_layers=1), tiny_toy()
     )
     typical = sorted(probe.before)[len(probe.before) // 2]
@@ -85,7 +74,9 @@ def test_clipping_under_16_mixed_acts_on_unscaled_gradients(clip):
     record = RecordNorms()
     torch.manual_seed(0)
     model = lg.GAN(latent_dim=2, hidden_dim=16, num_layers=1, gradient_clip_val=value)
-    _trainer(plugins=[_fp16_plugin(2.0**10)], max_steps=3, callbacks=[record]).fit(model, tiny_toy())
+    trainer(
+        plugins=[_fp16_plugin(2.0**10)], max_steps=3, max_epochs=-1, limit_val_batches=None, callbacks=[record]
+    ).fit(model, tiny_toy())
     assert len(record.applied) == len(record.before) == 6  # D and G, 3 steps
     for before, applied in zip(record.before, record.applied):
         assert before < scaled / 100  # the hook sees unscaled gradients
@@ -125,7 +116,7 @@ def test_r1_under_16_mixed_trains_with_the_scaler(monkeypatch):
 
     monkeypatch.setattr(lg.BaseGAN, "penalty_grad_scale", spy)
     model = lg.GAN(latent_dim=2, hidden_dim=16, num_layers=1, penalty=R1Penalty(1.0))
-    _trainer(plugins=[_fp16_plugin(2.0**8)], max_steps=3).fit(model, tiny_toy())
+    trainer(plugins=[_fp16_plugin(2.0**8)], max_steps=3, max_epochs=-1, limit_val_batches=None).fit(model, tiny_toy())
     assert len(seen) == 3 and all(s is not None and s >= 1 for s in seen)  # the scaler's scale, each D step
     assert all(p.isfinite().all() for p in model.parameters())
 
@@ -136,7 +127,7 @@ def test_channels_last_keeps_networks_and_batches_in_nhwc():
     model.discriminator.register_forward_pre_hook(
         lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
     )
-    _trainer(max_steps=2).fit(model, RandomImages())
+    trainer(max_steps=2, max_epochs=-1).fit(model, RandomImages())
     assert seen and all(seen)
     convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
@@ -147,7 +138,7 @@ def test_torch_compile_skips_a_discriminator_that_needs_double_backward(cls, com
     calls = []
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: calls.append(self))
     model = small(cls, torch_compile=True)
-    _trainer(max_steps=1).fit(model, RandomImages())
+    trainer(max_steps=1, max_epochs=-1).fit(model, RandomImages())
     names = {
         name for name, net in (("generator", model.generator), ("discriminator", model.discriminator)) if net in calls
     }
@@ -157,5 +148,5 @@ def test_torch_compile_skips_a_discriminator_that_needs_double_backward(cls, com
 @pytest.mark.slow
 def test_torch_compile_trains():
     model = small(lg.DCGAN, torch_compile=True)
-    _trainer(max_steps=2).fit(model, RandomImages())
+    trainer(max_steps=2, max_epochs=-1).fit(model, RandomImages())
     assert model.generator_steps == 2 and all(p.isfinite().all() for p in model.parameters())

@@ -2,15 +2,12 @@
 README's commands leave it (a ring run and a conditional CIFAR-10 run with checkpoints)."""
 
 import re
-from pathlib import Path
 
-import lightning as L
 import pytest
-from helpers import tiny_toy, trainer
+from helpers import README, tiny_toy, trainer
 
 import lightning_gans as lg
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
@@ -31,7 +28,7 @@ def readme_folder(tmp_path, monkeypatch):
     ring = lg.GAN(latent_dim=2, hidden_dim=16, num_layers=1)
     cgan = lg.CGAN(data_shape=(3, 32, 32), num_classes=10, g_channels=8, d_channels=8)
     for name, model in (("gan_ring", ring), ("cgan_cifar10", cgan)):
-        t = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, max_steps=0)
+        t = trainer(max_steps=0, max_epochs=-1)
         t.strategy.connect(model)
         t.save_checkpoint(tmp_path / "lightning_logs" / name / "version_0" / "checkpoints" / "last.ckpt")
     return tmp_path

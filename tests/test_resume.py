@@ -5,7 +5,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from helpers import tiny_toy
+from helpers import tiny_toy, trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from test_variants import small
 
@@ -29,20 +29,16 @@ def _toy_gan():
 
 
 def _fit(model, data, root, max_steps, ckpt_path=None, callbacks=()):
-    trainer = L.Trainer(
-        accelerator="cpu",
+    fitted = trainer(
         max_steps=max_steps,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        max_epochs=-1,
         default_root_dir=root,
         callbacks=list(callbacks),
         num_sanity_val_steps=0,
-        limit_val_batches=0,
         enable_checkpointing=bool(callbacks),
     )
-    trainer.fit(model, data, ckpt_path=ckpt_path)
-    return trainer
+    fitted.fit(model, data, ckpt_path=ckpt_path)
+    return fitted
 
 
 def _assert_same_state(a, b):

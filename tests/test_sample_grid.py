@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from helpers import trainer
+from helpers import CONFIGS, trainer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from PIL import Image
 from test_variants import RandomImages
@@ -105,12 +105,11 @@ def test_cli_run_sends_the_config_to_wandb(tmp_path: Path, monkeypatch):
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.chdir(tmp_path)
-    repo = Path(__file__).resolve().parents[1]
     cli_main(
         [
             "fit",
             "--config",
-            str(repo / "configs" / "gan_ring.yaml"),
+            str(CONFIGS / "gan_ring.yaml"),
             "--trainer.logger",
             "lightning.pytorch.loggers.WandbLogger",
             "--trainer.logger.offline",
