@@ -3,15 +3,11 @@ through torch's schedulers, every other target set before each step, exact resum
 settings of 0.1.x (lr_decay, ema_rampup, ada_*) translated or refused in one line."""
 
 import math
-import os
-import subprocess
-import sys
 
 import lightning as L
 import pytest
 import torch
-from conftest import REPO
-from helpers import trainer
+from helpers import run_cli, trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_gans as lg
@@ -169,9 +165,7 @@ def test_an_old_config_gets_one_line_with_the_new_spelling(tmp_path):
         "model:\n  class_path: lightning_gans.GAN\n  init_args:\n    lr_decay: 0.01\n"
         "data:\n  class_path: lightning_gans.ToyDataModule\n"
     )
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "lightning_gans", "fit", "--config", str(config)], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = run_cli(["fit", "--config", config], cwd=tmp_path, check=False)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [
