@@ -9,7 +9,19 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
-from helpers import SHARED_MNIST  # noqa: E402  (after the environment: it imports the package)
+# Under pytest-xdist (setup.cfg runs 2 workers) the workers share the cores: each worker, and
+# the subprocesses it starts, gets its share of intra-op threads. More threads than cores make
+# OpenMP's busy-waiting threads slow every process down several times over.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+    os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
+
+import torch  # noqa: E402  (after the environment, which it reads)
+from helpers import SHARED_MNIST  # noqa: E402
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture

@@ -61,9 +61,9 @@ def test_bad_config_gives_a_message_not_a_traceback(tmp_path: Path, extra, messa
     assert "Traceback" not in result.stderr
 
 
-def test_every_config_parses(tmp_path: Path):
-    for config in sorted(CONFIGS.glob("*.yaml")):
-        run_cli(["fit", "--config", config, "--print_config"], cwd=tmp_path)
+@pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_config_parses(tmp_path: Path, config: str):
+    run_cli(["fit", "--config", CONFIGS / config, "--print_config"], cwd=tmp_path)
 
 
 def test_library_errors_print_one_message(tmp_path: Path):
