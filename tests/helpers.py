@@ -54,7 +54,11 @@ def run_cli(
     """
     program = [str(script)] if script is not None else ["-m", "lightning_gans"]
     command = [sys.executable, *program, *(str(arg) for arg in args)]
-    environment = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
+    # A user's shell has none of what this process's earlier tests left in its environment:
+    # an in-process W&B run's service (a subprocess would join it, and resuming a run it
+    # still holds fails with "run ID ... is in use"), seed_everything's seed.
+    inherited = {k: v for k, v in os.environ.items() if k not in _LEFT_BY_EARLIER_TESTS}
+    environment = {**inherited, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS)])
     shown = " ".join(command[1:])
     try:
@@ -66,6 +70,9 @@ def run_cli(
             f"{shown} exited with {result.returncode} in {cwd}\n{_tails(result.stdout, result.stderr)}"
         )
     return result
+
+
+_LEFT_BY_EARLIER_TESTS = {"WANDB_SERVICE", "PL_GLOBAL_SEED", "PL_SEED_WORKERS"}
 
 
 def _tails(stdout: str | bytes | None, stderr: str | bytes | None) -> str:
