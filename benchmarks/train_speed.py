@@ -15,10 +15,12 @@ steps (allocator, cuDNN autotuning, compilation). Two workloads:
     python benchmarks/train_speed.py --workload toy --hidden 128 --layers 4 --batch-size 500 --steps 1000 --threads 1
     python benchmarks/train_speed.py --device cuda --precision bf16-mixed --compile --channels-last
 
-Prints steps/s and images/s (generated images per second; the median of ``--repeats`` runs, the
-loops interleaved so that drift hits all alike) for the plain loop, the same updates
-as the smallest manual-optimisation ``LightningModule`` (Lightning's own per-step cost, the floor
-under any library built on it) and ``lightning_gans``, with their ratios to the plain loop.
+Prints steps/s and images/s (generated images per second) of the steady state, from each run's
+median step, and steps/s over all timed steps (the steps that log or check for NaN included);
+each the median of ``--repeats`` runs, the loops interleaved so that drift hits all alike, for the
+plain loop, the same updates as the smallest manual-optimisation ``LightningModule`` (Lightning's
+own per-step cost, the floor under any library built on it) and ``lightning_gans``, with their
+ratios to the plain loop.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -70,25 +74,43 @@ def make_loader(args: argparse.Namespace) -> DataLoader:
     return DataLoader(TensorDataset(images * 2 - 1), batch_size=args.batch_size, shuffle=True, drop_last=True)
 
 
+@dataclass(frozen=True)
+class Timing:
+    """One run: its total wall time over the timed steps, and its median step (the steady state:
+    the steps that also log or check for NaN, one in ``log_every_n_steps``, are not the median)."""
+
+    total: float
+    median_step: float
+
+    @staticmethod
+    def of(starts: list[float]) -> Timing:
+        """From the start time of every timed step and the end time of the last one."""
+        steps = [b - a for a, b in zip(starts, starts[1:])]
+        return Timing(total=starts[-1] - starts[0], median_step=statistics.median(steps))
+
+
 class Timer(L.Callback):
-    """Wall time from the start of batch ``warmup`` to the end of training."""
+    """The start time of every batch from batch ``warmup`` on, and the end of training."""
 
     def __init__(self, warmup: int) -> None:
-        self.warmup, self.batches, self.start, self.end = warmup, 0, 0.0, 0.0
+        self.warmup, self.batches, self.starts = warmup, 0, []  # type: ignore[var-annotated]
 
     def _sync(self, trainer: L.Trainer) -> None:
         if trainer.strategy.root_device.type == "cuda":
             torch.cuda.synchronize()
 
     def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
-        if self.batches == self.warmup:
+        if self.batches >= self.warmup:
             self._sync(trainer)
-            self.start = time.perf_counter()
+            self.starts.append(time.perf_counter())
         self.batches += 1
 
     def on_train_end(self, trainer: L.Trainer, *args: Any) -> None:
         self._sync(trainer)
-        self.end = time.perf_counter()
+        self.starts.append(time.perf_counter())
+
+    def timing(self) -> Timing:
+        return Timing.of(self.starts)
 
 
 class BareLightningGAN(L.LightningModule):
@@ -132,7 +154,7 @@ class BareLightningGAN(L.LightningModule):
         self.discriminator.requires_grad_(True)
 
 
-def run_lightning(args: argparse.Namespace, extras: bool, bare: bool = False) -> float:
+def run_lightning(args: argparse.Namespace, extras: bool, bare: bool = False) -> Timing:
     """Seconds for the timed steps through ``Trainer.fit``; ``extras`` adds the progress
     bar and a CSV logger, as a user's run has; ``bare`` trains :class:`BareLightningGAN`."""
     timer = Timer(args.warmup)
@@ -152,10 +174,10 @@ def run_lightning(args: argparse.Namespace, extras: bool, bare: bool = False) ->
         limit_val_batches=0,
     )
     trainer.fit(BareLightningGAN(args) if bare else make_model(args), make_loader(args))
-    return timer.end - timer.start
+    return timer.timing()
 
 
-def run_plain(args: argparse.Namespace) -> float:
+def run_plain(args: argparse.Namespace) -> Timing:
     """The same updates in a hand-written loop."""
     device = torch.device(args.device)
     template = make_model(args)
@@ -173,17 +195,15 @@ def run_plain(args: argparse.Namespace) -> float:
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     loss = template.adversarial_loss
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16-mixed" else nullcontext()
-    step, start = 0, 0.0
+    step, starts = 0, []
     while True:
         for (real,) in make_loader(args):
-            if step == args.warmup:
+            if step >= args.warmup:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
-                start = time.perf_counter()
+                starts.append(time.perf_counter())
             if step == args.warmup + args.steps:
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                return time.perf_counter() - start
+                return Timing.of(starts)
             real = real.to(device, non_blocking=True)
             if args.channels_last:
                 real = real.contiguous(memory_format=torch.channels_last)
@@ -219,21 +239,30 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--log-dir", default="lightning_logs/benchmark")
+    parser.add_argument(
+        "--loops",
+        nargs="+",
+        choices=["plain", "bare", "library", "extras"],
+        default=["plain", "bare", "library", "extras"],
+        help="which loops to time (in this order); the first is the table's baseline",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 is the least noisy")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    runs = {
-        "plain PyTorch loop": lambda: run_plain(args),
-        "bare LightningModule (same updates)": lambda: run_lightning(args, extras=False, bare=True),
-        "lightning_gans (bare Trainer)": lambda: run_lightning(args, extras=False),
-        "lightning_gans (progress bar, CSV)": lambda: run_lightning(args, extras=True),
+    loops = {
+        "plain": ("plain PyTorch loop", lambda: run_plain(args)),
+        "bare": ("bare LightningModule (same updates)", lambda: run_lightning(args, extras=False, bare=True)),
+        "library": ("lightning_gans (bare Trainer)", lambda: run_lightning(args, extras=False)),
+        "extras": ("lightning_gans (progress bar, CSV)", lambda: run_lightning(args, extras=True)),
     }
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):  # alternate, so drift (thermal, other load) hits all alike
+    runs = {loops[key][0]: loops[key][1] for key in loops if key in args.loops}
+    timings: dict[str, list[Timing]] = {name: [] for name in runs}
+    for repeat in range(args.repeats):  # alternate, so drift (thermal, other load) hits all alike
         for name, fn in runs.items():
-            seconds[name].append(fn())
+            timings[name].append(fn())
+        print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
 
     options = (
         [args.device, args.precision]
@@ -248,20 +277,42 @@ def main() -> None:
         f"{workload}, batch {args.batch_size}, {args.steps} timed steps, median of {args.repeats} interleaved runs; "
         f"{', '.join(options)}, {torch.get_num_threads()} threads"
     )
-    print(f"| {'loop':<36} | {'steps/s':>8} | {'images/s':>9} | {'time / plain':>12} |")
-    print(f"| {'-' * 36} | {'-' * 8} | {'-' * 9} | {'-' * 12} |")
-    plain = statistics.median(seconds["plain PyTorch loop"])
-    for name, times in seconds.items():
-        best = statistics.median(times)
+    step = {name: statistics.median(t.median_step for t in ts) for name, ts in timings.items()}
+    total = {name: statistics.median(t.total for t in ts) for name, ts in timings.items()}
+    base, short = next(iter(timings)), next(key for key in loops if key in args.loops)
+    print(
+        f"| {'loop':<36} | {'steps/s':>8} | {'images/s':>9} | {'step / ' + short:>{len(short) + 7}} "
+        f"| {'all steps/s':>11} | {'all / ' + short:>{len(short) + 6}} |"
+    )
+    print(f"| {'-' * 36} | {'-' * 8} | {'-' * 9} | {'-' * (len(short) + 7)} | {'-' * 11} | {'-' * (len(short) + 6)} |")
+    for name in timings:
         print(
-            f"| {name:<36} | {args.steps / best:>8.2f} | {args.steps * args.batch_size / best:>9.0f} "
-            f"| {best / plain:>12.3f} |"
+            f"| {name:<36} | {1 / step[name]:>8.2f} | {args.batch_size / step[name]:>9.0f} "
+            f"| {step[name] / step[base]:>{len(short) + 7}.3f} | {args.steps / total[name]:>11.2f} "
+            f"| {total[name] / total[base]:>{len(short) + 6}.3f} |"
         )
-    library = statistics.median(seconds["lightning_gans (bare Trainer)"])
-    floor = statistics.median(seconds["bare LightningModule (same updates)"])
-    print(f"lightning_gans overhead over the plain loop: {100 * (library / plain - 1):+.1f}%")
-    print(f"  of which Lightning's own (bare LightningModule): {100 * (floor / plain - 1):+.1f}%")
-    print(f"  lightning_gans over the bare LightningModule: {100 * (library / floor - 1):+.1f}%")
+    print(
+        "steps/s: from the median step of each run (the steady state); all steps/s: timed steps over their "
+        "total time, the steps that log and check for NaN included"
+    )
+    pairs = [
+        (loops[a][0], loops[b][0], label)
+        for a, b, label in (
+            ("library", "plain", "lightning_gans over the plain loop"),
+            ("bare", "plain", "Lightning's own (bare LightningModule) over the plain loop"),
+            ("library", "bare", "lightning_gans over the bare LightningModule"),
+        )
+        if a in args.loops and b in args.loops
+    ]
+    for label, key in (("per steady-state step", "median_step"), ("over all timed steps", "total")):
+        print(f"{label} (median of the {args.repeats} runs' ratios, each to the run just before or after it):")
+        for numerator, denominator, text in pairs:
+            ratios = [getattr(a, key) / getattr(b, key) for a, b in zip(timings[numerator], timings[denominator])]
+            low, high = min(ratios), max(ratios)
+            print(
+                f"  {text}: {100 * (statistics.median(ratios) - 1):+.1f}% "
+                f"(runs from {100 * (low - 1):+.1f}% to {100 * (high - 1):+.1f}%)"
+            )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,21 @@ from lightning_gans.data import (
 )
 from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError, NonFiniteSamplesError
 from lightning_gans.strategies import GANDDPStrategy, register_gan_ddp
-from lightning_gans.variants import CGAN, DCGAN, FGAN, GAN, LSGAN, R1GAN, SNGAN, WGAN, WGANGP, GANEnsemble, StyleGAN2
+from lightning_gans.variants import (
+    CGAN,
+    DCGAN,
+    FGAN,
+    GAN,
+    LSGAN,
+    R1GAN,
+    R3GAN,
+    SNGAN,
+    WGAN,
+    WGANGP,
+    ConditionalR3GAN,
+    GANEnsemble,
+    StyleGAN2,
+)
 from lightning_gans.version import __version__ as __version__
 
 register_gan_ddp()  # adds "gan_ddp" (and _spawn, _fork, _notebook); Lightning's "ddp" names stay its own
@@ -39,6 +53,7 @@ __all__ = [
     "MNISTDataModule",
     "SampleGrid",
     "CGAN",
+    "ConditionalR3GAN",
     "CheckpointError",
     "ConfigurationError",
     "DCGAN",
@@ -53,6 +68,7 @@ __all__ = [
     "NonFiniteLossError",
     "NonFiniteSamplesError",
     "R1GAN",
+    "R3GAN",
     "SNGAN",
     "StackedMNISTCoverage",
     "StackedMNISTDataModule",

@@ -98,9 +98,6 @@ class BaseGAN(L.LightningModule):
     """
 
     conditional: ClassVar[bool] = False
-    generator_sees_real: ClassVar[bool] = False
-    """Whether :meth:`generator_loss` also gets the discriminator's outputs on the real batch
-    (relativistic losses need them); costs one more discriminator forward per generator update."""
     supports_truncation: ClassVar[bool] = False
     """Whether the generator takes a truncation ``psi`` (StyleGAN2)."""
 
@@ -180,10 +177,16 @@ class BaseGAN(L.LightningModule):
         """The discriminator's adversarial loss (to minimise) from its outputs."""
         return self.adversarial_loss.discriminator(real_outputs, fake_outputs)
 
+    @property
+    def generator_sees_real(self) -> bool:
+        """Whether :meth:`generator_loss` gets ``D`` on the real batch too (a relativistic loss)."""
+        return self.adversarial_loss.relativistic
+
     def generator_loss(self, fake_outputs: Tensor, real_outputs: Tensor | None = None) -> Tensor:
         """The generator's adversarial loss (to minimise) from the discriminator's outputs;
         ``real_outputs`` (``D`` on the batch's reals, no gradient) only with :attr:`generator_sees_real`."""
-        return self.adversarial_loss.generator(fake_outputs)
+        loss = self.adversarial_loss
+        return loss.generator(fake_outputs, real_outputs) if loss.relativistic else loss.generator(fake_outputs)
 
     def discriminator_penalty(self, critic: step.Critic, real: Tensor, fake: Tensor) -> Tensor | None:
         """A regulariser added to the discriminator loss (gradient penalty, R1), or ``None``.
@@ -414,11 +417,8 @@ class BaseGAN(L.LightningModule):
         real, labels = self.unpack_batch(batch)
         fake = self.generate(self.sample_noise(real.shape[0]), labels)
         real_out, fake_out = self.discriminate(real, labels), self.discriminate(fake, labels)
-        metrics = {
-            "val/loss_d": self.discriminator_loss(real_out, fake_out),
-            "val/d_real": real_out.mean(),
-            "val/d_fake": fake_out.mean(),
-        }
+        metrics = {"val/loss_d": self.discriminator_loss(real_out, fake_out)}
+        metrics.update({"val/d_real": real_out.mean(), "val/d_fake": fake_out.mean()})
         if self.adversarial_loss.estimate is not None:
             metrics[f"val/{self.adversarial_loss.estimate_name}"] = self.adversarial_loss.estimate(real_out, fake_out)
         self.log_dict(metrics, on_epoch=True, sync_dist=True, batch_size=real.shape[0])

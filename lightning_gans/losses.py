@@ -178,6 +178,60 @@ def least_squares_generator_loss(fake_scores: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------
+# Relativistic pairing GAN (RpGAN; Jolicoeur-Martineau 2019, Eq. 7 with f = softplus(-.);
+# Huang et al. 2024, "The GAN is dead; long live the GAN!", Eq. 2): each real sample is paired
+# with one fake, and the discriminator is asked only which of the two is the real one.
+# --------------------------------------------------------------------------------------
+
+
+def _check_pairs(real_logits: Tensor, fake_logits: Tensor) -> None:
+    if real_logits.shape != fake_logits.shape:
+        raise ConfigurationError(
+            f"The relativistic pairing loss pairs each real output with one fake output, but got "
+            f"{tuple(real_logits.shape)} real and {tuple(fake_logits.shape)} fake outputs; use as many fakes as reals."
+        )
+
+
+def relativistic_pairing_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """``E[softplus(-(D(x_i) - D(G(z_i))))]``, sample ``i`` of the real batch paired with sample
+    ``i`` of the fake one (Huang et al. 2024, Eq. 2).
+
+    Only differences of outputs count, so the loss is unchanged when a constant is added to
+    every output; it is ``log 2`` when the discriminator cannot tell the two apart.
+
+    Example:
+        >>> import torch
+        >>> zeros = torch.zeros(4)
+        >>> round(float(relativistic_pairing_discriminator_loss(zeros, zeros)), 4)  # log 2
+        0.6931
+        >>> real, fake = torch.tensor([3.0, 1.0]), torch.tensor([1.0, 3.0])  # softplus(-2), softplus(2)
+        >>> round(float(relativistic_pairing_discriminator_loss(real, fake)), 4)
+        1.1269
+        >>> round(float(relativistic_pairing_discriminator_loss(real + 100, fake + 100)), 4)  # a shift changes nothing
+        1.1269
+    """
+    _check_pairs(real_logits, fake_logits)
+    return F.softplus(fake_logits - real_logits).mean()
+
+
+def relativistic_pairing_generator_loss(fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+    """``E[softplus(-(D(G(z_i)) - D(x_i)))]``: the discriminator's loss with the roles of real
+    and fake swapped (Huang et al. 2024, Eq. 2); the generator wins a pair when its sample
+    looks more real than the real one it is paired with.
+
+    Example:
+        >>> import torch
+        >>> fake = torch.tensor([0.0, 2.0], requires_grad=True)
+        >>> loss = relativistic_pairing_generator_loss(fake, torch.tensor([0.0, 0.0]))
+        >>> (grad,) = torch.autograd.grad(loss, fake)  # -sigmoid(-(f - r)) / 2 per pair
+        >>> [round(v, 4) for v in grad.tolist()]
+        [-0.25, -0.0596]
+    """
+    _check_pairs(real_logits, fake_logits)
+    return F.softplus(real_logits - fake_logits).mean()
+
+
+# --------------------------------------------------------------------------------------
 # f-GAN (Nowozin et al. 2016). The discriminator output v passes through an output
 # activation g_f into the domain of the convex conjugate f*; Eq. 6:
 #   F(theta, w) = E_P[g_f(V(x))] - E_Q[f*(g_f(V(x)))]  <=  D_f(P || Q),
@@ -331,13 +385,16 @@ def f_gan_generator_loss(fake_outputs: Tensor, divergence: str | FDivergence) ->
 class AdversarialLoss:
     """A discriminator loss, a generator loss and, where the theory gives one, an estimate
     of the divergence the discriminator measures (logged as ``divergence/<estimate_name>`` in
-    training and ``val/<estimate_name>`` at validation)."""
+    training and ``val/<estimate_name>`` at validation). A ``relativistic`` loss's generator
+    side is ``generator(fake_outputs, real_outputs)``: it also needs the discriminator's outputs
+    on the real batch; every other generator side is ``generator(fake_outputs)``."""
 
     name: str
     discriminator: Callable[[Tensor, Tensor], Tensor]
-    generator: Callable[[Tensor], Tensor]
+    generator: Callable[..., Tensor]
     estimate_name: str | None = None
     estimate: Callable[[Tensor, Tensor], Tensor] | None = None
+    relativistic: bool = False
 
 
 ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
@@ -356,6 +413,12 @@ ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
         ),
         AdversarialLoss("hinge", hinge_discriminator_loss, hinge_generator_loss),
         AdversarialLoss("least_squares", least_squares_discriminator_loss, least_squares_generator_loss),
+        AdversarialLoss(
+            "relativistic_pairing",
+            relativistic_pairing_discriminator_loss,
+            relativistic_pairing_generator_loss,
+            relativistic=True,
+        ),
     )
 }
 
@@ -392,7 +455,7 @@ def get_adversarial_loss(name: str) -> AdversarialLoss:
 
         >>> import torch
         >>> list(ADVERSARIAL_LOSSES)
-        ['minimax', 'non_saturating', 'wasserstein', 'hinge', 'least_squares']
+        ['minimax', 'non_saturating', 'wasserstein', 'hinge', 'least_squares', 'relativistic_pairing']
         >>> loss = get_adversarial_loss("non_saturating")
         >>> zeros = torch.zeros(4)
         >>> round(float(loss.discriminator(zeros, zeros)), 4), round(float(loss.generator(zeros)), 4)  # log 4, log 2

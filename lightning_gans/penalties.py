@@ -189,3 +189,38 @@ class R2Penalty(R1Penalty):
 
     def __repr__(self) -> str:
         return f"R2Penalty(gamma={self.gamma}, every={self.every})"
+
+
+class R1R2Penalty(R1Penalty):
+    """R1 and R2 together: ``gamma / 2 * (E_data[||grad D(x)||^2] + E_G[||grad D(x)||^2])``
+    (Mescheder et al. 2018, Eqs. 9-10), the zero-centred penalty of both distributions that
+    makes RpGAN converge locally (Huang et al. 2024, Sec. 2.3 and Eq. 3; R3GAN's ``gamma``).
+
+    Example:
+        On a linear critic ``D(x) = w . x`` both terms are ``||w||^2``, so the penalty is
+        ``gamma * ||w||^2`` and its gradient ``2 gamma w``:
+
+        >>> import torch
+        >>> critic = torch.nn.Linear(2, 1, bias=False)
+        >>> critic.weight = torch.nn.Parameter(torch.tensor([[3.0, 4.0]]))
+        >>> real, fake = torch.randn(8, 2), torch.randn(8, 2)
+        >>> penalty = R1R2Penalty(gamma=0.1)(critic, real, fake)
+        >>> round(float(penalty), 4)  # 0.1 / 2 * (25 + 25)
+        2.5
+        >>> penalty.backward()
+        >>> critic.weight.grad
+        tensor([[0.6000, 0.8000]])
+    """
+
+    def term(
+        self,
+        critic: Critic,
+        real: Tensor,
+        fake: Tensor,
+        grad_scale: Tensor | None = None,
+        rng: torch.Generator | None = None,
+    ) -> Tensor:
+        return r1_penalty(critic, real, grad_scale) + r2_penalty(critic, fake, grad_scale)
+
+    def __repr__(self) -> str:
+        return f"R1R2Penalty(gamma={self.gamma}, every={self.every})"

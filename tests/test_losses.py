@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from lightning_gans import losses
+from lightning_gans.errors import ConfigurationError
 from lightning_gans.losses import F_DIVERGENCES, get_adversarial_loss
+from lightning_gans.penalties import R1R2Penalty
 
 
 @pytest.fixture(autouse=True)
@@ -202,3 +204,57 @@ def test_the_jsd_estimate_and_the_fgan_jensen_shannon_bound_differ_by_their_scal
     v = (p / q).log()  # g_f(v) = log 2 - softplus(-v) = log(2p/(p+q)) = f'(p/q)
     assert float(fgan.estimate(v[real], v[fake])) == pytest.approx(2 * jsd, rel=1e-5)
     assert (minimax.estimate_name, fgan.estimate_name) == ("jsd_estimate", "fgan_jensen_shannon_bound")
+
+
+def test_relativistic_pairing_loss_value_and_gradients_on_known_logits():
+    """RpGAN (Huang et al. 2024, Eq. 2): ``L_D = mean_i softplus(D(G(z_i)) - D(x_i))`` and ``L_G``
+    the same with the roles swapped; d L_D / d D(x_i) = -sigmoid(f_i - r_i) / N."""
+    real = torch.tensor([2.0, -1.0, 0.0, 5.0], requires_grad=True)
+    fake = torch.tensor([0.0, 1.0, 0.0, -5.0], requires_grad=True)
+    loss = get_adversarial_loss("relativistic_pairing")
+    d_loss = loss.discriminator(real, fake)
+    diff = (fake - real).detach()
+    expected = torch.log1p(torch.exp(diff)).mean()  # softplus by hand
+    assert d_loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    d_real, d_fake = torch.autograd.grad(d_loss, (real, fake))
+    torch.testing.assert_close(d_real, -torch.sigmoid(diff) / 4)
+    torch.testing.assert_close(d_fake, torch.sigmoid(diff) / 4)
+
+    g_loss = loss.generator(fake, real)  # the roles swapped
+    assert g_loss.item() == pytest.approx(torch.log1p(torch.exp(-diff)).mean().item(), rel=1e-6)
+    (g_fake,) = torch.autograd.grad(g_loss, fake)
+    torch.testing.assert_close(g_fake, -torch.sigmoid(-diff) / 4)
+    assert loss.relativistic and loss.estimate is None
+
+
+def test_relativistic_pairing_pairs_sample_by_sample_and_sees_only_differences():
+    real, fake = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 3.0])
+    paired = losses.relativistic_pairing_discriminator_loss(real, fake)
+    swapped = losses.relativistic_pairing_discriminator_loss(real, fake.flip(0))  # other pairs, same means
+    assert paired.item() == pytest.approx((math.log1p(math.exp(-3)) + math.log1p(math.exp(3))) / 2)
+    assert swapped.item() == pytest.approx(math.log1p(math.exp(-3)))
+    shifted = losses.relativistic_pairing_discriminator_loss(real + 50, fake + 50)
+    assert shifted.item() == pytest.approx(paired.item())
+    extreme = losses.relativistic_pairing_discriminator_loss(torch.tensor([1e4]), torch.tensor([-1e4]))
+    assert extreme.item() == 0.0
+    assert losses.relativistic_pairing_generator_loss(torch.tensor([-1e4]), torch.tensor([1e4])).item() == 2e4
+
+
+def test_relativistic_pairing_refuses_unpaired_batches_in_one_line():
+    with pytest.raises(ConfigurationError, match=r"pairs each real output with one fake.*\(4,\) real and \(3,\) fake"):
+        losses.relativistic_pairing_discriminator_loss(torch.zeros(4), torch.zeros(3))
+
+
+def test_r1r2_is_r1_plus_r2_and_both_differentiate_through_the_critic():
+    """``gamma / 2 * (R1 + R2)`` on ``D(x) = sum a x^2`` (gradient ``2 a x``), and its gradient in
+    the critic's parameters."""
+    a = torch.tensor([1.0, -2.0], requires_grad=True)
+    critic = lambda x: (a * x**2).sum(1)  # noqa: E731
+    real, fake = torch.tensor([[1.0, 1.0]]), torch.tensor([[0.0, 3.0]])
+    penalty = R1R2Penalty(gamma=0.2)(critic, real, fake)
+    r1, r2 = 4 * 1 + 16 * 1, 0 + 16 * 9  # ||2 a x||^2
+    assert penalty.item() == pytest.approx(0.1 * (r1 + r2))
+    (grad,) = torch.autograd.grad(penalty, a)
+    # d/da_j of 4 a_j^2 (x_real_j^2 + x_fake_j^2), times gamma / 2
+    expected = 0.1 * 8 * a.detach() * (real[0] ** 2 + fake[0] ** 2)
+    torch.testing.assert_close(grad, expected)

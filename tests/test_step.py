@@ -8,7 +8,7 @@ from torch import nn
 
 from lightning_gans import losses, step
 from lightning_gans.losses import get_adversarial_loss
-from lightning_gans.penalties import GradientPenalty, R1Penalty, R2Penalty
+from lightning_gans.penalties import GradientPenalty, R1Penalty, R1R2Penalty, R2Penalty
 
 
 class TorchUpdate:
@@ -141,8 +141,10 @@ def linear_critic(pack: int, dim: int, norm: float) -> nn.Linear:
         (R1Penalty(gamma=2.0), 2**0.5, 2.0),  # gamma / 2 * ||w||^2, Mescheder et al. 2018, Eq. 9
         (R1Penalty(gamma=10.0), 3.0, 45.0),
         (R2Penalty(gamma=4.0), 2.0, 8.0),  # Eq. 10, on the fakes
+        (R1R2Penalty(gamma=4.0), 2.0, 16.0),  # gamma / 2 * (R1 + R2), Huang et al. 2024, Eq. 3
+        (R1R2Penalty(gamma=0.05), 3.0, 0.45),  # R3GAN's CIFAR-10 gamma
     ],
-    ids=["gp-lipschitz", "gp-sqrt2", "gp-weight", "r1-sqrt2", "r1-gamma", "r2"],
+    ids=["gp-lipschitz", "gp-sqrt2", "gp-weight", "r1-sqrt2", "r1-gamma", "r2", "r1r2", "r1r2-r3gan"],
 )
 def test_penalties_see_packed_inputs_as_the_discriminator_does(pack, penalty, norm, expected):
     """A critic of known gradient norm in its *packed* input gets the penalty the papers give,
