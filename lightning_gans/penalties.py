@@ -205,7 +205,7 @@ class R1R2Penalty(R1Penalty):
         >>> critic.weight = torch.nn.Parameter(torch.tensor([[3.0, 4.0]]))
         >>> real, fake = torch.randn(8, 2), torch.randn(8, 2)
         >>> penalty = R1R2Penalty(gamma=0.1)(critic, real, fake)
-        >>> round(float(penalty), 4)  # 0.1 / 2 * (25 + 25)
+        >>> round(float(penalty.detach()), 4)  # 0.1 / 2 * (25 + 25)
         2.5
         >>> penalty.backward()
         >>> critic.weight.grad

@@ -7,14 +7,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from helpers import CONFIGS
 from PIL import Image
 
 from lightning_gans.cli import cli_main
 
-IMAGE_CONFIGS = sorted(p.name for p in CONFIGS.glob("*.yaml") if not p.name.startswith("gan_"))
+IMAGE_CONFIGS = sorted(
+    p.name
+    for p in CONFIGS.glob("*.yaml")
+    if not p.name.startswith("gan_") and "StackedMNISTDataModule" not in p.read_text()
+)
+STACKED_CONFIGS = sorted(p.name for p in CONFIGS.glob("*.yaml") if "StackedMNISTDataModule" in p.read_text())
 # Narrow networks keep a CPU step in milliseconds; the architecture is the config's own.
-NARROW = {"SNGAN": ["--model.init_args.g_channels=16", "--model.init_args.d_channels=16"]}
+R3GAN_NARROW = ["--model.init_args.widths=8", "--model.init_args.cardinality=2", "--model.init_args.blocks=1"]
+NARROW = {
+    "SNGAN": ["--model.init_args.g_channels=16", "--model.init_args.d_channels=16"],
+    "R3GAN": R3GAN_NARROW,
+    "ConditionalR3GAN": R3GAN_NARROW,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +79,7 @@ def fit(config: str, root: Path, size: int, channels: int, tmp_path: Path, extra
 
 def _narrow(config: str) -> list[str]:
     text = (CONFIGS / config).read_text()
-    variant = text.split("class_path: lightning_gans.")[1].split()[0]
+    variant = yaml.safe_load(text)["model"]["class_path"].rsplit(".", 1)[1]
     subset = ["--data.num_train_images=8"] if "num_train_images" in text else []  # the folders here are small
     return NARROW.get(variant, ["--model.init_args.g_channels=8", "--model.init_args.d_channels=8"]) + subset
 
@@ -76,8 +87,9 @@ def _narrow(config: str) -> list[str]:
 def test_there_is_a_config_for_every_image_variant():
     import lightning_gans as lg
 
-    texts = " ".join((CONFIGS / c).read_text() for c in IMAGE_CONFIGS)
-    for name in ("DCGAN", "LSGAN", "WGAN", "WGANGP", "FGAN", "SNGAN", "CGAN", "R1GAN", "StyleGAN2"):
+    texts = " ".join((CONFIGS / c).read_text() for c in IMAGE_CONFIGS + STACKED_CONFIGS)
+    variants = ("DCGAN", "LSGAN", "WGAN", "WGANGP", "FGAN", "SNGAN", "CGAN", "R1GAN", "StyleGAN2", "R3GAN")
+    for name in (*variants, "ConditionalR3GAN"):
         assert f"class_path: lightning_gans.{name}\n" in texts, name
         assert hasattr(lg, name)
 
@@ -90,7 +102,21 @@ def test_config_trains_on_generated_images(config, generated_images, tmp_path):
 
 @pytest.mark.parametrize("config", IMAGE_CONFIGS)
 def test_config_trains_on_real_mnist(config, mnist_test_dir, tmp_path):
-    # SNGAN/CGAN's ResNets build 32 or 64 pixels, StyleGAN2 powers of 2: MNIST is resized to 32 for them.
+    # SNGAN/CGAN's ResNets build 32 or 64 pixels, StyleGAN2 and R3GAN powers of 2: MNIST is resized to 32.
     text = (CONFIGS / config).read_text()
-    resize = "architecture: resnet" in text or "lightning_gans.StyleGAN2" in text
+    resize = any(name in text for name in ("architecture: resnet", "lightning_gans.StyleGAN2", "R3GAN\n"))
     fit(config, mnist_test_dir, 32 if resize else 28, 1, tmp_path, _narrow(config))
+
+
+@pytest.mark.parametrize("config", STACKED_CONFIGS)
+def test_stacked_mnist_configs_train_on_the_real_digits_with_their_own_datamodule(config, mnist_test_dir, tmp_path):
+    cli_main(
+        [
+            "fit", "--config", str(CONFIGS / config),
+            "--data.root", str(mnist_test_dir), "--data.num_samples", "16", "--data.num_val_samples", "16",
+            "--data.batch_size", "4",
+            "--trainer.fast_dev_run", "2", "--trainer.accelerator", "cpu",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false",
+            *_narrow(config),
+        ]
+    )  # fmt: skip

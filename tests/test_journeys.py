@@ -31,9 +31,15 @@ def _is_image(config: str) -> bool:
     return "FidelityMetrics" in (CONFIGS / config).read_text()
 
 
+def _is_stacked(config: str) -> bool:
+    """Stacked MNIST configs keep their own datamodule, on a folder of generated digits."""
+    return "StackedMNISTDataModule" in (CONFIGS / config).read_text()
+
+
 @pytest.fixture(scope="module")
 def journey_assets(tmp_path_factory) -> dict[str, Path]:
-    """Two classes of 12 random 40x40 RGB PNGs (a labelled ImageFolder)."""
+    """Two classes of 12 random 40x40 RGB PNGs (a labelled ImageFolder), and 10 digit folders
+    of 2 random 28x28 grayscale PNGs each (Stacked MNIST's source)."""
     root = tmp_path_factory.mktemp("journey")
     rng = np.random.default_rng(0)
     for label in range(2):
@@ -41,7 +47,12 @@ def journey_assets(tmp_path_factory) -> dict[str, Path]:
         for i in range(12):
             image = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
             Image.fromarray(image).save(root / "images" / str(label) / f"{i}.png")
-    return {"images": root / "images", "cache": root / "fid-cache"}
+    for digit in range(10):
+        (root / "digits" / str(digit)).mkdir(parents=True)
+        for i in range(2):
+            digit_image = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+            Image.fromarray(digit_image).save(root / "digits" / str(digit) / f"{i}.png")
+    return {"images": root / "images", "digits": root / "digits", "cache": root / "fid-cache"}
 
 
 def sized_config(config: str, folder: Path, assets: dict[str, Path]) -> Path:
@@ -49,6 +60,8 @@ def sized_config(config: str, folder: Path, assets: dict[str, Path]) -> Path:
     settings = yaml.safe_load((CONFIGS / config).read_text())
     trainer = settings["trainer"]
     trainer.update(accelerator="cpu", limit_train_batches=BATCHES, limit_val_batches=2, log_every_n_steps=1)
+    if "precision" in trainer:  # a GPU config's mixed precision: emulated (slowly) on this CPU
+        trainer["precision"] = "32-true"
     if "val_check_interval" in trainer:
         trainer["val_check_interval"] = BATCHES
     for callback in trainer.get("callbacks", []):
@@ -69,14 +82,22 @@ def sized_config(config: str, folder: Path, assets: dict[str, Path]) -> Path:
             args.update(every_n_batches=BATCHES, num_samples=100, num_permutations=50)
         elif name == "ModeCoverage":
             args.update(every_n_batches=BATCHES, num_samples=500)
+        elif name == "StackedMNISTCoverage":
+            args.update(every_n_batches=BATCHES, num_samples=40, batch_size=20)
     model = settings["model"].setdefault("init_args", {})
     if "hidden_dim" in model:
         model["hidden_dim"] = 32
+    elif "R3GAN" in settings["model"]["class_path"]:
+        model.update(widths=8, cardinality=2, blocks=1)
     elif model.get("architecture") == "resnet" or "SNGAN" in settings["model"]["class_path"]:
         model.update(g_channels=16, d_channels=16)
     else:
         model.update(g_channels=8, d_channels=8)
-    if not _is_image(config):
+    if _is_stacked(config):
+        settings["data"]["init_args"].update(
+            root=str(assets["digits"]), num_samples=BATCHES * 8, num_val_samples=16, batch_size=8
+        )
+    elif not _is_image(config):
         settings["data"]["init_args"].update(batch_size=50, num_samples=BATCHES * 50, num_val_samples=100)
     elif "num_train_images" in settings["data"].get("init_args", {}):  # a small-data config: 3 batches of 8
         settings["data"]["init_args"]["num_train_images"] = BATCHES * 8
@@ -86,7 +107,7 @@ def sized_config(config: str, folder: Path, assets: dict[str, Path]) -> Path:
 
 
 def data_args(config: str, assets: dict[str, Path]) -> list[str]:
-    if not _is_image(config):
+    if not _is_image(config) or _is_stacked(config):
         return []
     return [
         "--data", "lightning_gans.ImageFolderDataModule",

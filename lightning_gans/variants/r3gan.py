@@ -64,6 +64,8 @@ class R3GAN(BaseGAN):
         kernel_size: of the grouped convolutions.
         gamma: the weight of R1 and R2 (``gamma / 2`` each).
         penalties: ``"r1_r2"`` (R3GAN) or ``"r1"`` (R1 alone).
+        penalty_every: lazy regularisation (StyleGAN2, Sec. 3.1): the penalty every this many
+            discriminator updates, times this many; 1 (the paper's) at every update.
         loss: adversarial loss by name (``"non_saturating"`` for Table 1's "GAN" rows).
         num_classes: classes to condition on (:class:`ConditionalR3GAN`).
         pack: PacGAN packing: the discriminator sees ``pack`` images at once (Lin et al. 2018).
@@ -93,6 +95,7 @@ class R3GAN(BaseGAN):
         kernel_size: int = 3,
         gamma: float = 0.05,
         penalties: Literal["r1_r2", "r1"] = "r1_r2",
+        penalty_every: int = 1,
         loss: str = "relativistic_pairing",
         num_classes: int | None = None,
         pack: int = 1,
@@ -107,7 +110,7 @@ class R3GAN(BaseGAN):
         generator = R3GANGenerator(latent_dim, data_shape, widths, cardinality, blocks, **shape)
         top_down = [list(reversed(v)) if not isinstance(v, int) else v for v in (widths, cardinality, blocks)]
         discriminator = R3GANDiscriminator(packed_shape(data_shape, pack), *top_down, **shape)  # type: ignore[arg-type]
-        penalty = R1R2Penalty(gamma) if penalties == "r1_r2" else R1Penalty(gamma)
+        penalty = (R1R2Penalty if penalties == "r1_r2" else R1Penalty)(gamma, every=penalty_every)
         super().__init__(
             generator,
             discriminator,
