@@ -42,9 +42,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
+import yaml
 
 import lightning_gans as lg
+from lightning_gans.errors import NonFiniteLossError
 from lightning_gans.metrics import DigitFeatures, stacked_mnist_modes
+from lightning_gans.metrics.stacked_mnist import StackedMNISTModes
 from lightning_gans.progress import format_duration
 from lightning_gans.sampling import iter_samples
 from lightning_gans.schedules import Schedule
@@ -63,6 +66,22 @@ def _dcgan(pack: int = 1, **extra: object) -> Callable[[argparse.Namespace], lg.
     return build
 
 
+R3GAN_CONFIG = ROOT / "configs" / "r3gan_stacked_mnist.yaml"
+
+
+def _r3gan(loss: str = "relativistic_pairing", penalties: str = "r1_r2") -> Callable[[argparse.Namespace], lg.BaseGAN]:
+    """R3GAN with the networks and settings of ``configs/r3gan_stacked_mnist.yaml`` (one source
+    for the config and the benchmark), the loss and penalties of one row of R3GAN's Table 1."""
+
+    def build(args: argparse.Namespace) -> lg.BaseGAN:
+        settings = yaml.safe_load(R3GAN_CONFIG.read_text())["model"]["init_args"]
+        size = yaml.safe_load(R3GAN_CONFIG.read_text())["data"]["init_args"]["image_size"]
+        settings.update(loss=loss, penalties=penalties)
+        return lg.R3GAN(data_shape=(3, size, size), **settings)
+
+    return build
+
+
 VARIANTS: dict[str, tuple[str, Callable[[argparse.Namespace], lg.BaseGAN]]] = {
     "dcgan": ("DCGAN", _dcgan()),
     "pacdcgan2": ("PacDCGAN2", _dcgan(2)),
@@ -70,6 +89,11 @@ VARIANTS: dict[str, tuple[str, Callable[[argparse.Namespace], lg.BaseGAN]]] = {
     "pacdcgan4": ("PacDCGAN4", _dcgan(4)),
     "dcgan_decay": ("DCGAN + LR decay to 1%", _dcgan(schedules={"lr": Schedule("linear", end=0.01)})),
     "pacdcgan2_decay": ("PacDCGAN2 + LR decay to 1%", _dcgan(2, schedules={"lr": Schedule("linear", end=0.01)})),
+    # R3GAN's Table 1 ablation on the R3GAN networks of configs/r3gan_stacked_mnist.yaml:
+    "r3gan": ("R3GAN: RpGAN + R1 + R2", _r3gan()),
+    "r3gan_gan_r1r2": ("R3GAN networks: GAN + R1 + R2", _r3gan("non_saturating")),
+    "r3gan_rpgan_r1": ("R3GAN networks: RpGAN + R1", _r3gan(penalties="r1")),
+    "r3gan_gan_r1": ("R3GAN networks: GAN + R1", _r3gan("non_saturating", "r1")),
 }
 
 PAPER = [  # PacGAN Table 2 (VEEGAN's protocol): modes (of 1000), KL
@@ -79,6 +103,16 @@ PAPER = [  # PacGAN Table 2 (VEEGAN's protocol): modes (of 1000), KL
     ("PacDCGAN2", 1000.0, 0.06),
     ("PacDCGAN3", 1000.0, 0.06),
     ("PacDCGAN4", 1000.0, 0.07),
+]
+R3GAN_PAPER: list[
+    tuple[str, float | None, float | None]
+] = [  # R3GAN (Huang et al. 2024): Table 1 (its small ResNet) and Table 3; modes, KL
+    ("GAN + R1, R3GAN Table 1", None, None),
+    ("RpGAN + R1, R3GAN Table 1", None, None),
+    ("GAN + R1 + R2, R3GAN Table 1", 693.0, 0.9270),
+    ("RpGAN + R1 + R2, R3GAN Table 1", 1000.0, 0.0781),
+    ("StyleGAN2, R3GAN Table 3", 940.0, 0.4240),
+    ("R3GAN, R3GAN Table 3", 1000.0, 0.0290),
 ]
 
 
@@ -90,6 +124,7 @@ class Result:
     seconds: float
     modes: int
     kl: float
+    diverged: bool = False
 
 
 def run(variant: str, seed: int, args: argparse.Namespace, classifier: DigitFeatures) -> Result:
@@ -97,18 +132,36 @@ def run(variant: str, seed: int, args: argparse.Namespace, classifier: DigitFeat
     model = VARIANTS[variant][1](args)
     data = lg.StackedMNISTDataModule(
         data_dir=args.data_dir, root=args.root, download=args.root is None,
-        batch_size=args.batch_size * model.pack, num_workers=0, seed=1_000_003 + seed,
+        image_size=(model.data_shape or (3, 28, 28))[-1], batch_size=args.batch_size * model.pack, num_workers=0,
+        seed=1_000_003 + seed,
     )  # fmt: skip
     trainer = L.Trainer(
         max_steps=args.steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, accelerator="cpu", devices=1, num_sanity_val_steps=0, limit_val_batches=0,
     )  # fmt: skip
     start = time.perf_counter()
-    trainer.fit(model, datamodule=data)
+    try:
+        trainer.fit(model, datamodule=data)
+    except NonFiniteLossError as error:  # a diverged run is a result of the study, not its crash
+        print(f"{variant} seed {seed} diverged: {error}", file=sys.stderr, flush=True)
+        return Result(variant, seed, args.steps, time.perf_counter() - start, 0, math.nan, diverged=True)
     seconds = time.perf_counter() - start
     batches = (images for images, _ in iter_samples(model, args.num_eval, seed=10_000 + seed, batch_size=1000))
     stats = stacked_mnist_modes(batches, classifier)
     return Result(variant, seed, args.steps, seconds, stats.modes, stats.kl)
+
+
+def real_floor(args: argparse.Namespace, classifier: DigitFeatures) -> StackedMNISTModes:
+    """Modes and KL of ``num_eval`` real Stacked MNIST images counted as generated ones are: the
+    best a generator can score (sampling noise and the classifier's errors included)."""
+    data = lg.StackedMNISTDataModule(
+        data_dir=args.data_dir, root=args.root, download=args.root is None, num_samples=args.num_eval,
+        num_workers=0, seed=2_000_003,
+    )  # fmt: skip
+    images = data.dataset("train")
+    loader = torch.utils.data.DataLoader(images, batch_size=1000)
+    batches = (batch for batch, _ in loader)
+    return stacked_mnist_modes(batches, classifier)
 
 
 def _mean_se(values: list[float], digits: int) -> str:
@@ -117,23 +170,36 @@ def _mean_se(values: list[float], digits: int) -> str:
     return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
-def table(results: list[Result], args: argparse.Namespace) -> str:
+def table(results: list[Result], args: argparse.Namespace, floor: StackedMNISTModes | None = None) -> str:
     lines = [
-        "| variant | generator steps | modes (of 1000) | KL to uniform | runs | minutes per run |",
+        "| variant | generator steps | modes (of 1000) | KL to uniform | runs (diverged) | minutes per run |",
         "|---|---|---|---|---|---|",
     ]
     for variant, steps in dict.fromkeys((r.variant, r.steps) for r in results):
         rows = [r for r in results if (r.variant, r.steps) == (variant, steps)]
-        modes, kl = _mean_se([float(r.modes) for r in rows], 1), _mean_se([r.kl for r in rows], 2)
+        kept = [r for r in rows if not r.diverged]
+        modes = _mean_se([float(r.modes) for r in kept], 1) if kept else "diverged"
+        kl = _mean_se([r.kl for r in kept], 3) if kept else "diverged"
+        per_seed = ", ".join("diverged" if r.diverged else f"{r.modes}/{r.kl:.3f}" for r in rows)
         minutes = statistics.fmean(r.seconds for r in rows) / 60
-        lines.append(f"| {VARIANTS[variant][0]} | {steps:,} | {modes} | {kl} | {len(rows)} | {minutes:.1f} |")
+        diverged = sum(r.diverged for r in rows)
+        lines.append(
+            f"| {VARIANTS[variant][0]} | {steps:,} | {modes} | {kl} | {len(rows)} ({diverged}) | {minutes:.1f} |"
+        )
+        lines.append(f"| &nbsp;&nbsp;per seed (modes/KL) | | {per_seed} | | | |")
+    if floor is not None:
+        lines.append(f"| real Stacked MNIST ({args.num_eval:,} draws) | | {floor.modes} | {floor.kl:.3f} | | |")
     for label, modes_, kl_ in PAPER:
         lines.append(f"| *{label}, PacGAN Table 2* | *100,000* | *{modes_:g}* | *{kl_:.2f}* | | |")
+    for label, r3_modes, r3_kl in R3GAN_PAPER:
+        shown = ("*diverged*", "*diverged*") if r3_modes is None else (f"*{r3_modes:g}*", f"*{r3_kl:.3f}*")
+        lines.append(f"| *{label}* | | {shown[0]} | {shown[1]} | | |")
     return (
         "\n".join(lines)
         + f"\n\nBatch {args.batch_size} (PacDCGAN-m: m x {args.batch_size} samples per step), DCGAN width "
-        f"{args.channels}, Adam(2e-4, beta1 0.5); {args.num_eval:,} images counted per run. Italic rows: PacGAN's "
-        "Table 2 (50 epochs of 128,000 images at batch 64).\n"
+        f"{args.channels}, Adam(2e-4, beta1 0.5); R3GAN rows: {R3GAN_CONFIG.name}'s networks and settings; "
+        f"{args.num_eval:,} images counted per run. Italic rows: PacGAN's Table 2 (50 epochs of 128,000 images at "
+        "batch 64) and R3GAN's Tables 1 and 3.\n"
     )
 
 
@@ -150,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs-log", type=Path, help="append each run's result here (JSON lines)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 5 steps, 1 variant")
+    parser.add_argument("--floor", action="store_true", help="also count real images: the best reachable score")
     parser.add_argument("--summarise", nargs="+", type=Path, help="print the table of these runs logs; train nothing")
     args = parser.parse_args(argv)
     if args.summarise:
@@ -178,7 +245,8 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
             flush=True,
         )
-    print(table(results, args))
+    floor = real_floor(args, classifier) if args.floor else None
+    print(table(results, args, floor))
 
 
 if __name__ == "__main__":

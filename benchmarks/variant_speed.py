@@ -43,6 +43,12 @@ def variants(shape: tuple[int, int, int]) -> dict[str, Callable[[], lg.BaseGAN]]
         "StyleGAN2 + ADA": lambda: lg.StyleGAN2(
             **stylegan2, g_channels=128, d_channels=128, r1_gamma=0.01, pl_weight=0.0, augment=AdaptiveAugment(p=0.5)
         ),
+        "R3GAN (r3gan_stacked_mnist.yaml's networks)": lambda: lg.R3GAN(
+            data_shape=shape, widths=[64, 64, 32, 16], cardinality=8, blocks=[2, 2, 1, 0], penalty_every=4
+        ),
+        "R3GAN, R1 + R2 at every update (the paper's)": lambda: lg.R3GAN(
+            data_shape=shape, widths=[64, 64, 32, 16], cardinality=8, blocks=[2, 2, 1, 0]
+        ),
     }
 
 
@@ -70,7 +76,7 @@ def time_variant(make: Callable[[], lg.BaseGAN], args: argparse.Namespace) -> tu
     params = sum(p.numel() for p in model.generator.parameters()) + sum(
         p.numel() for p in model.discriminator.parameters()
     )
-    return (timer.end - timer.start) / args.steps, params
+    return timer.timing().total / args.steps, params
 
 
 def main(argv: list[str] | None = None) -> None:

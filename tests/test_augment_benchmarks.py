@@ -8,8 +8,9 @@ def test_variant_speed_prints_every_variant_beside_dcgan(capsys):
     with benchmark_script("variant_speed") as script:
         script.main(["--steps", "1", "--warmup", "1", "--batch-size", "4"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "ms / step" not in line]
-    assert len(rows) == 6 and rows[0].startswith("| DCGAN (64 channels, baseline)") and rows[0].endswith("| 1.00x |")
+    assert len(rows) == 8 and rows[0].startswith("| DCGAN (64 channels, baseline)") and rows[0].endswith("| 1.00x |")
     assert any(row.startswith("| StyleGAN2 + ADA") for row in rows)
+    assert any(row.startswith("| R3GAN (r3gan_stacked_mnist.yaml's networks)") for row in rows)
 
 
 def test_data_efficiency_summary_averages_each_cell(tmp_path, capsys):

@@ -9,6 +9,7 @@ networks, a metric cadence that fires), in a copy of the config.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 from pathlib import Path
@@ -19,6 +20,8 @@ import torch
 import yaml
 from helpers import CONFIGS, run_cli
 from PIL import Image
+
+from lightning_gans.cli import main as lightning_gans
 
 CONFIG_NAMES = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 BATCHES = 3  # per epoch
@@ -190,10 +193,12 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
     assert step_of(second / "checkpoints" / "last.ckpt") == 4 * BATCHES
     assert digest(first) == before, "the second run changed the first run's files"
 
-    # 4. generate from the checkpoint (its refusals and --overwrite: tests/test_cli.py).
+    # 4. generate from the checkpoint (its refusals and --overwrite: tests/test_cli.py), through the same
+    # command-line entry point in this process (a subprocess would spend 6 s of its 7 importing Lightning).
     samples = work / "samples"
-    run_cli(["generate", "--ckpt_path", str(second / "checkpoints" / "last.ckpt"), "--num_samples", "8",
-         "--output_dir", str(samples)], cwd=work)  # fmt: skip
+    with contextlib.chdir(work):
+        lightning_gans(["generate", "--ckpt_path", str(second / "checkpoints" / "last.ckpt"), "--num_samples", "8",
+                  "--output_dir", str(samples)])  # fmt: skip
     assert (samples / ("grid.png" if _is_image(config) else "samples.csv")).is_file()
 
     if exact:  # resumed runs end with the weights of uninterrupted ones
@@ -204,7 +209,15 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
                      second / "checkpoints" / "last.ckpt")  # fmt: skip
 
 
-@pytest.mark.parametrize("config", CONFIG_NAMES)
+# The paper-scale R3GAN configs share every piece of their journey with r3gan_stacked_mnist.yaml's
+# (the variant, its schedules, the fixed-p augmentation): their full journeys run with -m slow, and
+# tests/test_image_configs.py trains them in the default suite.
+SLOW_JOURNEYS = {"r3gan_cifar10.yaml", "r3gan_ffhq64.yaml"}
+
+
+@pytest.mark.parametrize(
+    "config", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_JOURNEYS else c for c in CONFIG_NAMES]
+)
 def test_config_journey(config, tmp_path, journey_assets):
     _journey(config, tmp_path, journey_assets, exact=config in EXACT)
 

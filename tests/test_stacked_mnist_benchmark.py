@@ -33,3 +33,31 @@ def test_a_short_run_and_its_summary(benchmark, tmp_path, capsys):
     assert "*PacDCGAN2, PacGAN Table 2* | *100,000* | *1000*" in table
     benchmark.main(["--summarise", str(log), "--channels", "8", "--num-eval", "300"])
     assert capsys.readouterr().out.splitlines()[:4] == table.splitlines()[:4]
+
+
+def test_r3gan_rows_the_real_floor_and_a_diverged_run_reported_not_raised(benchmark, tmp_path, capsys, monkeypatch):
+    import torch
+
+    import lightning_gans as lg
+
+    rng = np.random.default_rng(1)
+    for digit in range(10):
+        (tmp_path / "digits" / str(digit)).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / "digits" / str(digit) / "0.png")
+
+    def diverging(args):
+        model = lg.DCGAN(
+            data_shape=(3, 28, 28), latent_dim=8, g_channels=8, d_channels=8, check_finite_every_n_batches=1
+        )
+        with torch.no_grad():
+            next(model.discriminator.parameters()).fill_(float("nan"))
+        return model
+
+    monkeypatch.setitem(benchmark.VARIANTS, "nan", ("a diverging DCGAN", diverging))
+    args = ["--variants", "r3gan", "nan", "--seeds", "1", "--steps", "2", "--num-eval", "200", "--floor"]
+    benchmark.main([*args, "--root", str(tmp_path / "digits")])
+    table = capsys.readouterr().out
+    assert "| R3GAN: RpGAN + R1 + R2 | 2 |" in table
+    assert "| a diverging DCGAN | 2 | diverged | diverged | 1 (1) |" in table
+    assert "| real Stacked MNIST (200 draws) |" in table
+    assert "| *RpGAN + R1 + R2, R3GAN Table 1* | | *1000* | *0.078* | | |" in table
