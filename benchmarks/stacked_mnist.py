@@ -8,6 +8,8 @@ reports the modes covered and the KL divergence of the mode histogram to uniform
 
     python benchmarks/stacked_mnist.py --root ../shared/data/mnist-test           # offline
     python benchmarks/stacked_mnist.py --variants dcgan pacdcgan2 --steps 500 --seeds 1
+    python benchmarks/stacked_mnist.py --variants r3gan --steps 4000 --seeds 3 --threads 1 --floor  # R3GAN
+    python benchmarks/stacked_mnist.py --variants r3gan_gan_r1 --steps 4000 --first-seed 2 --seeds 1
     python benchmarks/stacked_mnist.py --quick                                    # smoke check
     python benchmarks/stacked_mnist.py --summarise runs.jsonl                     # table of logged runs
 
@@ -207,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["dcgan", "pacdcgan2", "pacdcgan4"])
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed ... first-seed + seeds - 1")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--channels", type=int, default=32, help="DCGAN width (g_channels = d_channels)")
@@ -229,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     classifier = DigitFeatures(channels=3)
     results: list[Result] = []
-    jobs = [(variant, seed) for variant in args.variants for seed in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(variant, seed) for variant in args.variants for seed in seeds]
     start = time.perf_counter()
     for done, (variant, seed) in enumerate(jobs, 1):
         result = run(variant, seed, args, classifier)

@@ -43,3 +43,20 @@ def image_root(tmp_path_factory) -> Path:
     for i in range(24):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / f"{i}.png")
     return root
+
+
+# The longest tests first (about 2 minutes for the ring outcome, 30-50 s for each journey): under
+# pytest-xdist's work stealing a long test that starts last leaves the other worker idle until
+# it ends; started first, the short tests fill in around it (longest-processing-time-first).
+LONGEST_FIRST = (
+    "tests/test_outcome.py::test_r1_gan_covers_the_ring_within_1000_steps",
+    "tests/test_journeys.py",
+    "tests/test_fidelity.py::test_two_processes",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within each group is kept
