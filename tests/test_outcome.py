@@ -13,10 +13,11 @@ from lightning_gans.penalties import R1Penalty
 
 
 def test_r1_gan_covers_the_ring_within_1000_steps():
-    """The ring config's recipe on a 1,000-step budget (about a minute on 2 CPU cores)."""
+    """The ring config's recipe (R1, Adam 1e-4) with 4 x 256 MLPs on a 1,000-step budget (about a
+    minute on one CPU core; the config's 4 x 400 networks take twice that)."""
     L.seed_everything(0, verbose=False)
     adam = partial(torch.optim.Adam, lr=1e-4, betas=(0.5, 0.999))
-    model = GAN(penalty=R1Penalty(gamma=0.1), g_optimizer=adam, d_optimizer=adam, hidden_dim=400, num_layers=4)
+    model = GAN(penalty=R1Penalty(gamma=0.1), g_optimizer=adam, d_optimizer=adam, hidden_dim=256, num_layers=4)
     coverage = ModeCoverage(every_n_batches=250, plot=False)
     trainer(max_epochs=5, callbacks=[coverage]).fit(model, ToyDataModule("ring", batch_size=500))
     step, final = coverage.history[-1]
