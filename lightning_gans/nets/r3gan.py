@@ -152,6 +152,22 @@ def _per_stage(value: int | Sequence[int], stages: int, name: str) -> list[int]:
     return values
 
 
+def _stage_settings(
+    data_shape: Sequence[int],
+    widths: int | Sequence[int],
+    cardinality: int | Sequence[int],
+    blocks: int | Sequence[int],
+) -> tuple[int, list[int], list[int], list[int]]:
+    """The number of resolutions and the widths, groups and blocks of each."""
+    stages = stages_for(data_shape)
+    return (
+        stages,
+        _per_stage(widths, stages, "widths"),
+        _per_stage(cardinality, stages, "cardinality"),
+        _per_stage(blocks, stages, "blocks"),
+    )
+
+
 def stages_for(data_shape: Sequence[int]) -> int:
     """The number of resolutions from 4x4 to the image size, which must be a power of 2 >= 8.
 
@@ -203,10 +219,7 @@ class R3GANGenerator(nn.Module):
         embed_dim: int | None = None,
     ) -> None:
         super().__init__()
-        stages = stages_for(data_shape)
-        widths = _per_stage(widths, stages, "widths")
-        groups = _per_stage(cardinality, stages, "cardinality")
-        counts = _per_stage(blocks, stages, "blocks")
+        stages, widths, groups, counts = _stage_settings(data_shape, widths, cardinality, blocks)
         total = sum(counts)
         self.embedding: nn.Embedding | None = None
         in_dim = latent_dim
@@ -268,10 +281,7 @@ class R3GANDiscriminator(nn.Module):
         embed_dim: int | None = None,
     ) -> None:
         super().__init__()
-        stages = stages_for(data_shape)
-        widths = _per_stage(widths, stages, "widths")
-        groups = _per_stage(cardinality, stages, "cardinality")
-        counts = _per_stage(blocks, stages, "blocks")
+        stages, widths, groups, counts = _stage_settings(data_shape, widths, cardinality, blocks)
         total = sum(counts)
         self.from_image = conv(data_shape[0], widths[0], 1)
         layers: list[nn.Module] = []
