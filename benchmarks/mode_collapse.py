@@ -39,7 +39,8 @@ all with G and D MLPs of ``--num-layers`` hidden layers x ``--hidden-dim`` units
   ``n_critic=5`` (Gulrajani et al. 2017) on the same MLPs (opt in: ``--variants ... wgan_gp``;
   each step costs ~6x a GAN step).
 * ``recipe``: GAN + R1 (gamma 0.1) + both learning rates decayed linearly to 1% over the
-  run; ``recipe_*`` change one lever each (``recipe_no_decay``, ``recipe_no_r1``,
+  run; ``recipe_rpgan`` swaps in R3GAN's loss (the relativistic pairing loss with R1 + R2 of
+  the same gamma, Huang et al. 2024); ``recipe_*`` change one lever each (``recipe_no_decay``, ``recipe_no_r1``,
   ``recipe_r1_1``, ``recipe_r1_001``, ``recipe_ema``, ``recipe_pack4``, ``recipe_n_critic2``,
   ``recipe_pacgan_nets``).
 
@@ -101,7 +102,7 @@ from lightning_gans.ema import rampup_half_life_steps
 from lightning_gans.errors import GANError
 from lightning_gans.metrics.mode_coverage import mode_statistics
 from lightning_gans.nets import MLPDiscriminator, MLPGenerator
-from lightning_gans.penalties import GradientPenalty, R1Penalty
+from lightning_gans.penalties import GradientPenalty, R1Penalty, R1R2Penalty
 from lightning_gans.progress import format_duration
 from lightning_gans.rejection import rejection_sample
 from lightning_gans.schedules import Schedule
@@ -215,12 +216,13 @@ def _recipe(
     r1: float = 0.1,
     lr_decay: bool = True,
     ema: bool = False,
+    r2: bool = False,
     **kwargs,
 ) -> BaseGAN:
     """The recipe: GAN + R1 (``r1``) + the learning rate decayed linearly to 1% over the run
-    (both networks, every step); each keyword switches one lever."""
+    (both networks, every step); each keyword switches one lever (``r2``: R1 + R2 of weight ``r1``)."""
     if r1:
-        kwargs["penalty"] = R1Penalty(gamma=r1)
+        kwargs["penalty"] = (R1R2Penalty if r2 else R1Penalty)(gamma=r1)
     schedules = {}
     if lr_decay:
         schedules["lr"] = Schedule("linear", end=0.01)  # over the run's max_steps (torch's LinearLR)
@@ -236,6 +238,10 @@ def _recipe(
 VARIANTS: dict[str, Variant] = {
     # The recipe and its ablations: one lever changed per row.
     "recipe": Variant("**Recipe**: GAN + R1 0.1 + LR decay", _recipe),
+    "recipe_rpgan": Variant(
+        "Recipe with R3GAN's loss: RpGAN + R1 + R2 0.1 + LR decay",
+        functools.partial(_recipe, loss="relativistic_pairing", r2=True),
+    ),
     "recipe_no_decay": Variant("Recipe, constant LR", functools.partial(_recipe, lr_decay=False)),
     "recipe_no_r1": Variant("Recipe without R1", functools.partial(_recipe, r1=0.0)),
     "recipe_r1_1": Variant("Recipe, R1 gamma 1", functools.partial(_recipe, r1=1.0)),

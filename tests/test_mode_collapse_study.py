@@ -6,6 +6,8 @@ import re
 import pytest
 from helpers import benchmark_script
 
+import lightning_gans as lg
+
 
 @pytest.fixture(scope="module")
 def study():
@@ -123,3 +125,16 @@ def test_the_seeds_of_a_gan_variant_train_as_one_ensemble_and_the_others_one_by_
                 "--runs-log", str(tmp_path / "separate.jsonl")])  # fmt: skip
     separate = [json.loads(line) for line in (tmp_path / "separate.jsonl").read_text().splitlines()]
     assert [(r["seed"], r["members"]) for r in separate] == [(0, 1), (1, 1)]
+
+
+def test_the_rpgan_row_is_the_recipe_with_r3gans_loss_and_penalty(study):
+    """``recipe_rpgan`` changes only the loss (relativistic pairing) and the penalty (R1 + R2 of
+    the recipe's gamma); its seeds still train as one ensemble."""
+    settings = study.Settings(hidden_dim=8, num_layers=1)
+    recipe = study.VARIANTS["recipe"].build(settings, 100, 3)
+    rpgan = study.VARIANTS["recipe_rpgan"].build(settings, 100, 3)
+    assert type(rpgan).__name__ == "GANEnsemble" and rpgan.members == 3
+    assert rpgan.generator_sees_real and not recipe.generator_sees_real
+    assert (type(rpgan.penalty), rpgan.penalty.gamma) == (lg.penalties.R1R2Penalty, 0.1)
+    assert (type(recipe.penalty), recipe.penalty.gamma) == (lg.penalties.R1Penalty, 0.1)
+    assert rpgan.hparams["schedules"] == recipe.hparams["schedules"]

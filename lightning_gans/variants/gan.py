@@ -15,7 +15,9 @@ class GAN(BaseGAN):
 
     Implements ``min_G max_D E[log D(x)] + E[log(1 - D(G(z)))]`` (Eq. 1) with
     ``loss="minimax"``, or with the non-saturating generator loss ``-E[log D(G(z))]``
-    (Section 3) with ``loss="non_saturating"``. Works on vectors (2-D mixtures) and on
+    (Section 3) with ``loss="non_saturating"``; ``loss="relativistic_pairing"`` swaps in the
+    relativistic pairing game of RpGAN (Jolicoeur-Martineau 2019; R3GAN, Huang et al. 2024,
+    Eq. 2), which pairs each real sample with a generated one. Works on vectors (2-D mixtures) and on
     flattened images; image samples pass through ``tanh`` into ``[-1, 1]``.
 
     Args:
@@ -24,7 +26,8 @@ class GAN(BaseGAN):
         latent_dim: size of the noise vector.
         hidden_dim: units per hidden layer, in both networks.
         num_layers: hidden layers, in both networks.
-        loss: ``"minimax"`` (the saturating game of Eq. 1) or ``"non_saturating"``.
+        loss: ``"minimax"`` (the saturating game of Eq. 1), ``"non_saturating"`` or
+            ``"relativistic_pairing"`` (RpGAN).
         g_batch_norm: BatchNorm in the generator's hidden layers (PacGAN's generator).
         d_hidden_dim: units per hidden layer of the discriminator; ``hidden_dim`` when ``None``.
         d_num_layers: hidden layers of the discriminator; ``num_layers`` when ``None``.
@@ -54,7 +57,7 @@ class GAN(BaseGAN):
         latent_dim: int = 2,
         hidden_dim: int = 400,
         num_layers: int = 4,
-        loss: Literal["minimax", "non_saturating"] = "non_saturating",
+        loss: Literal["minimax", "non_saturating", "relativistic_pairing"] = "non_saturating",
         g_batch_norm: bool = False,
         d_hidden_dim: int | None = None,
         d_num_layers: int | None = None,
