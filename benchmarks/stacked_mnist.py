@@ -1,6 +1,8 @@
 """Stacked MNIST mode collapse (VEEGAN's protocol, PacGAN's Table 2) at a CPU budget.
 
-Trains DCGAN and PacDCGAN-m (the same DCGAN whose discriminator judges m packed samples) on
+Trains DCGAN and PacDCGAN-m (the same DCGAN whose discriminator judges m packed samples), the
+model of ``configs/dcgan_rpgan_stacked_mnist.yaml`` (DCGAN's networks with R3GAN's loss) and
+R3GAN's Table 1 ablation on it and on ``configs/r3gan_stacked_mnist.yaml`` on
 Stacked MNIST (three random MNIST digits per image, one per channel: 1,000 modes), then
 classifies each channel of 26,000 generated images with the package's digit classifier and
 reports the modes covered and the KL divergence of the mode histogram to uniform, as mean
@@ -8,6 +10,8 @@ reports the modes covered and the KL divergence of the mode histogram to uniform
 
     python benchmarks/stacked_mnist.py --root ../shared/data/mnist-test           # offline
     python benchmarks/stacked_mnist.py --variants dcgan pacdcgan2 --steps 500 --seeds 1
+    python benchmarks/stacked_mnist.py --variants rpgan --steps 20000 --seeds 3 --threads 1 --floor  # the config
+    python benchmarks/stacked_mnist.py --variants rpgan_gan_r1 rpgan_rpgan_r1 rpgan_gan_r1r2 --steps 20000  # ablation
     python benchmarks/stacked_mnist.py --variants r3gan --steps 4000 --seeds 3 --threads 1 --floor  # R3GAN
     python benchmarks/stacked_mnist.py --variants r3gan_gan_r1 --steps 4000 --first-seed 2 --seeds 1
     python benchmarks/stacked_mnist.py --quick                                    # smoke check
@@ -22,7 +26,9 @@ trained for 50 epochs of 128,000 images"):
 * budget: ``--steps`` generator steps (default 2,000 = one epoch of 128,000 images at batch
   64) instead of 50 epochs: days of CPU otherwise;
 * networks: the library's DCGAN for 28x28 (``--channels`` wide, default 32; the paper's
-  DCGAN is 64 wide); the classifier is ours (held-out accuracy in the README), not theirs;
+  DCGAN is 64 wide); the ``rpgan*`` and ``r3gan*`` rows build the model of their config
+  through the CLI (its networks, loss, penalty, EMA), with one change per ablation row, and
+  train it here at batch ``--batch-size`` for ``--steps``; the classifier is ours (held-out accuracy in the README), not theirs;
 * digits: torchvision's MNIST training split when it can be downloaded, else the 10,000
   images of ``--root`` (the MNIST test split in ``../shared``): fewer distinct digits per
   mode, the same 1,000 modes.
@@ -44,9 +50,9 @@ from pathlib import Path
 
 import lightning as L
 import torch
-import yaml
 
 import lightning_gans as lg
+from lightning_gans.cli import cli_main
 from lightning_gans.errors import NonFiniteLossError
 from lightning_gans.metrics import DigitFeatures, stacked_mnist_modes
 from lightning_gans.metrics.stacked_mnist import StackedMNISTModes
@@ -69,17 +75,22 @@ def _dcgan(pack: int = 1, **extra: object) -> Callable[[argparse.Namespace], lg.
 
 
 R3GAN_CONFIG = ROOT / "configs" / "r3gan_stacked_mnist.yaml"
+RPGAN_CONFIG = ROOT / "configs" / "dcgan_rpgan_stacked_mnist.yaml"
 
 
-def _r3gan(loss: str = "relativistic_pairing", penalties: str = "r1_r2") -> Callable[[argparse.Namespace], lg.BaseGAN]:
-    """R3GAN with the networks and settings of ``configs/r3gan_stacked_mnist.yaml`` (one source
-    for the config and the benchmark), the loss and penalties of one row of R3GAN's Table 1."""
+def _penalty(name: str, gamma: float, every: int) -> str:
+    return json.dumps({"class_path": f"lightning_gans.penalties.{name}", "init_args": {"gamma": gamma, "every": every}})
+
+
+def _from_config(config: Path, **overrides: str) -> Callable[[argparse.Namespace], lg.BaseGAN]:
+    """The model of ``config`` as the CLI builds it (one source for the config and the
+    benchmark), with ``overrides`` of its ``model.init_args`` (one row of an ablation)."""
 
     def build(args: argparse.Namespace) -> lg.BaseGAN:
-        settings = yaml.safe_load(R3GAN_CONFIG.read_text())["model"]["init_args"]
-        size = yaml.safe_load(R3GAN_CONFIG.read_text())["data"]["init_args"]["image_size"]
-        settings.update(loss=loss, penalties=penalties)
-        return lg.R3GAN(data_shape=(3, size, size), **settings)
+        settings = [f"--model.init_args.{key}={value}" for key, value in overrides.items()]
+        fixed = ["--seed_everything=false", "--trainer.logger=false", "--trainer.callbacks=[]"]  # the run seeds
+        cli = cli_main(["--config", str(config), *fixed, *settings], run=False)
+        return cli.model  # data_shape linked from the config's datamodule
 
     return build
 
@@ -91,11 +102,22 @@ VARIANTS: dict[str, tuple[str, Callable[[argparse.Namespace], lg.BaseGAN]]] = {
     "pacdcgan4": ("PacDCGAN4", _dcgan(4)),
     "dcgan_decay": ("DCGAN + LR decay to 1%", _dcgan(schedules={"lr": Schedule("linear", end=0.01)})),
     "pacdcgan2_decay": ("PacDCGAN2 + LR decay to 1%", _dcgan(2, schedules={"lr": Schedule("linear", end=0.01)})),
-    # R3GAN's Table 1 ablation on the R3GAN networks of configs/r3gan_stacked_mnist.yaml:
-    "r3gan": ("R3GAN: RpGAN + R1 + R2", _r3gan()),
-    "r3gan_gan_r1r2": ("R3GAN networks: GAN + R1 + R2", _r3gan("non_saturating")),
-    "r3gan_rpgan_r1": ("R3GAN networks: RpGAN + R1", _r3gan(penalties="r1")),
-    "r3gan_gan_r1": ("R3GAN networks: GAN + R1", _r3gan("non_saturating", "r1")),
+    # configs/dcgan_rpgan_stacked_mnist.yaml (DCGAN networks, no BatchNorm in D, RpGAN + R1 + R2,
+    # EMA) and R3GAN's Table 1 ablation on its networks: one change of loss or penalty per row.
+    "rpgan": ("DCGAN networks: RpGAN + R1 + R2 (dcgan_rpgan_stacked_mnist.yaml)", _from_config(RPGAN_CONFIG)),
+    "rpgan_gan_r1r2": (
+        "DCGAN networks: GAN + R1 + R2", _from_config(RPGAN_CONFIG, loss="non_saturating")
+    ),
+    "rpgan_rpgan_r1": ("DCGAN networks: RpGAN + R1", _from_config(RPGAN_CONFIG, penalty=_penalty("R1Penalty", 0.1, 4))),
+    "rpgan_gan_r1": (
+        "DCGAN networks: GAN + R1",
+        _from_config(RPGAN_CONFIG, loss="non_saturating", penalty=_penalty("R1Penalty", 0.1, 4)),
+    ),
+    # the same ablation on the R3GAN networks of configs/r3gan_stacked_mnist.yaml:
+    "r3gan": ("R3GAN: RpGAN + R1 + R2", _from_config(R3GAN_CONFIG)),
+    "r3gan_gan_r1r2": ("R3GAN networks: GAN + R1 + R2", _from_config(R3GAN_CONFIG, loss="non_saturating")),
+    "r3gan_rpgan_r1": ("R3GAN networks: RpGAN + R1", _from_config(R3GAN_CONFIG, penalties="r1")),
+    "r3gan_gan_r1": ("R3GAN networks: GAN + R1", _from_config(R3GAN_CONFIG, loss="non_saturating", penalties="r1")),
 }
 
 PAPER = [  # PacGAN Table 2 (VEEGAN's protocol): modes (of 1000), KL
@@ -199,7 +221,8 @@ def table(results: list[Result], args: argparse.Namespace, floor: StackedMNISTMo
     return (
         "\n".join(lines)
         + f"\n\nBatch {args.batch_size} (PacDCGAN-m: m x {args.batch_size} samples per step), DCGAN width "
-        f"{args.channels}, Adam(2e-4, beta1 0.5); R3GAN rows: {R3GAN_CONFIG.name}'s networks and settings; "
+        f"{args.channels}, Adam(2e-4, beta1 0.5); DCGAN networks rows: {RPGAN_CONFIG.name}'s settings, R3GAN rows: "
+        f"{R3GAN_CONFIG.name}'s, one change each; "
         f"{args.num_eval:,} images counted per run. Italic rows: PacGAN's Table 2 (50 epochs of 128,000 images at "
         "batch 64) and R3GAN's Tables 1 and 3.\n"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,14 @@ from torch import Tensor
 from lightning_gans.base import BaseGAN
 from lightning_gans.checkpoint import load_gan
 from lightning_gans.errors import ConfigurationError
+from lightning_gans.metrics.digits import DigitFeatures
+from lightning_gans.metrics.stacked_mnist import (
+    NUM_MODES,
+    StackedMNISTModes,
+    classify_modes,
+    mode_histogram,
+    statistics_of_histogram,
+)
 from lightning_gans.progress import Progress
 from lightning_gans.rejection import rejection_sample
 from lightning_gans.sampling import iter_samples, resolve_labels
@@ -37,6 +46,7 @@ class GeneratedSamples:
     files: list[Path] = field(default_factory=list)
     preview: Path | None = None  # grid.png or scatter.png
     acceptance_rate: float | None = None  # with rejection sampling: accepted / drawn
+    stacked_mnist: StackedMNISTModes | None = None  # with count_stacked_mnist_modes: the samples' modes
 
 
 def to_uint8_images(images: Tensor) -> Tensor:
@@ -57,6 +67,7 @@ def generate_samples(
     progress: bool = False,
     rejection_quantile: float | None = None,
     truncation_psi: float | None = None,
+    count_stacked_mnist_modes: bool = False,
 ) -> GeneratedSamples:
     """Write ``num_samples`` samples of ``gan`` to ``output_dir`` (see the module docstring).
 
@@ -77,6 +88,10 @@ def generate_samples(
             (:func:`lightning_gans.rejection.rejection_sample` with this quantile; unconditional
             models without packing); the acceptance rate is in the result.
         truncation_psi: StyleGAN2's truncation trick (below 1: typical samples, less variety).
+        count_stacked_mnist_modes: also classify each written Stacked MNIST image's channels
+            with the package's digit classifier (:mod:`lightning_gans.metrics.stacked_mnist`) and
+            write the modes covered and the KL to uniform to ``stacked_mnist.json`` (PacGAN
+            counts 26,000 images).
     """
     from PIL import Image
 
@@ -90,8 +105,15 @@ def generate_samples(
         raise ConfigurationError(
             f"--truncation_psi applies to StyleGAN2 (a style mapping to truncate); {type(gan).__name__} has none."
         )
+    if count_stacked_mnist_modes and (gan.data_shape is None or tuple(gan.data_shape)[:1] != (3,)):
+        raise ConfigurationError(
+            f"--stacked_mnist_modes counts 3-channel Stacked MNIST images; this {type(gan).__name__} makes "
+            f"samples of shape {gan.data_shape}."
+        )
     output_dir = Path(output_dir)
     _prepare_output_dir(output_dir, overwrite)
+    classifier = DigitFeatures(channels=3) if count_stacked_mnist_modes else None
+    histogram = torch.zeros(NUM_MODES, dtype=torch.long)
     label_tensor = resolve_labels(gan, num_samples, labels)
     result = GeneratedSamples(output_dir, num_samples)
     kept: list[Tensor] = []  # images for the grid, or every point
@@ -119,6 +141,8 @@ def generate_samples(
                 index += 1
             if sum(len(k) for k in kept) < grid_size:
                 kept.append(samples)
+            if classifier is not None:
+                histogram += mode_histogram(classify_modes(samples, classifier))
         else:
             kept.append(samples.flatten(1))
     counter.close()
@@ -130,10 +154,15 @@ def generate_samples(
     else:
         classes = None if label_tensor is None else (len(labels) if labels else gan.num_classes)
         result.preview = _write_grid(output_dir / "grid.png", torch.cat(kept)[:grid_size], classes)
+    if classifier is not None:
+        result.stacked_mnist = statistics_of_histogram(histogram)
+        counts = {"modes": result.stacked_mnist.modes, "kl": result.stacked_mnist.kl, "num_images": num_samples}
+        (output_dir / "stacked_mnist.json").write_text(json.dumps(counts, indent=2) + "\n")
+        result.files.append(output_dir / "stacked_mnist.json")
     return result
 
 
-_OUTPUT_FILES = ("sample_*.png", "grid.png", "samples.csv", "scatter.png")
+_OUTPUT_FILES = ("sample_*.png", "grid.png", "samples.csv", "scatter.png", "stacked_mnist.json")
 
 
 def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
@@ -245,6 +274,12 @@ def parser() -> argparse.ArgumentParser:
         "the cost of variety (default 1: none)",
     )
     cli.add_argument(
+        "--stacked_mnist_modes",
+        action="store_true",
+        help="also count the Stacked MNIST modes of the samples and their KL to uniform (packaged digit classifier; "
+        "PacGAN counts --num_samples 26000): printed and written to stacked_mnist.json",
+    )
+    cli.add_argument(
         "--overwrite", action="store_true", help="replace the samples in a non-empty --output_dir (refused otherwise)"
     )
     return cli
@@ -267,6 +302,7 @@ def main(args: Sequence[str] | None = None) -> GeneratedSamples:
         progress=True,
         rejection_quantile=options.rejection_quantile,
         truncation_psi=options.truncation_psi,
+        count_stacked_mnist_modes=options.stacked_mnist_modes,
     )
     source = "EMA generator" if gan.generator_ema is not None and not options.no_ema else "generator"
     if options.truncation_psi is not None:
@@ -278,4 +314,9 @@ def main(args: Sequence[str] | None = None) -> GeneratedSamples:
         f"Wrote {result.num_samples} {what} of {type(gan).__name__} ({source}, seed {options.seed}, {device}) "
         f"to {result.output_dir}" + (f"; preview: {result.preview}" if result.preview else "")
     )
+    if result.stacked_mnist is not None:
+        print(
+            f"Stacked MNIST: {result.stacked_mnist.modes} of 1000 modes, KL to uniform {result.stacked_mnist.kl:.4f} "
+            f"({result.num_samples} images; {result.output_dir / 'stacked_mnist.json'})"
+        )
     return result

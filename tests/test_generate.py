@@ -206,3 +206,22 @@ def test_a_gan_built_from_networks_needs_them_again(tmp_path):
         lg.load_gan(path)
     loaded = lg.load_gan(path, **networks())
     assert parameters_equal(loaded, model) and loaded.adversarial_loss.name == "hinge"
+
+
+def test_generate_counts_the_stacked_mnist_modes_of_what_it_writes(tmp_path):
+    """``count_stacked_mnist_modes`` classifies the very images written (the same noise as
+    :func:`iter_samples`), so a checkpoint's mode count is reproducible from ``generate``."""
+    import json
+
+    from lightning_gans.metrics import stacked_mnist_modes
+    from lightning_gans.sampling import iter_samples
+
+    torch.manual_seed(0)
+    gan = lg.DCGAN(data_shape=(3, 28, 28), latent_dim=8, g_channels=4, d_channels=4)
+    result = generate_samples(gan, tmp_path / "out", num_samples=30, seed=5, batch_size=7, count_stacked_mnist_modes=True)
+    expected = stacked_mnist_modes(images for images, _ in iter_samples(gan, 30, seed=5, batch_size=7))
+    assert result.stacked_mnist is not None and torch.equal(result.stacked_mnist.histogram, expected.histogram)
+    written = json.loads((tmp_path / "out" / "stacked_mnist.json").read_text())
+    assert written == {"modes": expected.modes, "kl": pytest.approx(expected.kl), "num_images": 30}
+    with pytest.raises(lg.errors.ConfigurationError, match="3-channel Stacked MNIST"):
+        generate_samples(small(lg.DCGAN), tmp_path / "gray", num_samples=4, count_stacked_mnist_modes=True)

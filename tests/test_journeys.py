@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -197,9 +198,12 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
     # command-line entry point in this process (a subprocess would spend 6 s of its 7 importing Lightning).
     samples = work / "samples"
     with contextlib.chdir(work):
+        counts = ["--stacked_mnist_modes"] if _is_stacked(config) else []  # PacGAN's mode count, from the checkpoint
         lightning_gans(["generate", "--ckpt_path", str(second / "checkpoints" / "last.ckpt"), "--num_samples", "8",
-                  "--output_dir", str(samples)])  # fmt: skip
+                  "--output_dir", str(samples), *counts])  # fmt: skip
     assert (samples / ("grid.png" if _is_image(config) else "samples.csv")).is_file()
+    if counts:
+        assert 1 <= json.loads((samples / "stacked_mnist.json").read_text())["modes"] <= 8
 
     if exact:  # resumed runs end with the weights of uninterrupted ones
         straight = tmp_path / "straight"

@@ -35,7 +35,7 @@ def test_a_short_run_and_its_summary(benchmark, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[:4] == table.splitlines()[:4]
 
 
-def test_r3gan_rows_the_real_floor_and_a_diverged_run_reported_not_raised(benchmark, tmp_path, capsys, monkeypatch):
+def test_config_rows_the_real_floor_and_a_diverged_run_reported_not_raised(benchmark, tmp_path, capsys, monkeypatch):
     import torch
 
     import lightning_gans as lg
@@ -54,10 +54,24 @@ def test_r3gan_rows_the_real_floor_and_a_diverged_run_reported_not_raised(benchm
         return model
 
     monkeypatch.setitem(benchmark.VARIANTS, "nan", ("a diverging DCGAN", diverging))
-    args = ["--variants", "r3gan", "nan", "--seeds", "1", "--steps", "2", "--num-eval", "200", "--floor"]
+    args = ["--variants", "rpgan_gan_r1", "r3gan", "nan", "--seeds", "1", "--steps", "2", "--num-eval", "200", "--floor"]
     benchmark.main([*args, "--root", str(tmp_path / "digits")])
     table = capsys.readouterr().out
-    assert "| R3GAN: RpGAN + R1 + R2 | 2 |" in table
+    assert "| R3GAN: RpGAN + R1 + R2 | 2 |" in table and "| DCGAN networks: GAN + R1 | 2 |" in table
     assert "| a diverging DCGAN | 2 | diverged | diverged | 1 (1) |" in table
     assert "| real Stacked MNIST (200 draws) |" in table
     assert "| *RpGAN + R1 + R2, R3GAN Table 1* | | *1000* | *0.078* | | |" in table
+
+
+def test_config_rows_start_from_the_runs_seed_not_the_configs(benchmark):
+    """A config's ``seed_everything`` would give every seed of a row the same initial weights."""
+    import argparse
+
+    import lightning as L
+
+    weights = []
+    for seed in (1, 2, 1):
+        L.seed_everything(seed, verbose=False)
+        model = benchmark.VARIANTS["rpgan"][1](argparse.Namespace())
+        weights.append(next(model.generator.parameters()).detach().clone())
+    assert not weights[0].equal(weights[1]) and weights[0].equal(weights[2])
