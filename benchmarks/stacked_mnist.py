@@ -28,7 +28,8 @@ trained for 50 epochs of 128,000 images"):
 * networks: the library's DCGAN for 28x28 (``--channels`` wide, default 32; the paper's
   DCGAN is 64 wide); the ``rpgan*`` and ``r3gan*`` rows build the model of their config
   through the CLI (its networks, loss, penalty, EMA), with one change per ablation row, and
-  train it here at batch ``--batch-size`` for ``--steps``; the classifier is ours (held-out accuracy in the README), not theirs;
+  train it here at batch ``--batch-size`` for ``--steps``; the classifier is ours (held-out
+  accuracy in the README), not theirs;
 * digits: torchvision's MNIST training split when it can be downloaded, else the 10,000
   images of ``--root`` (the MNIST test split in ``../shared``): fewer distinct digits per
   mode, the same 1,000 modes.
@@ -105,9 +106,7 @@ VARIANTS: dict[str, tuple[str, Callable[[argparse.Namespace], lg.BaseGAN]]] = {
     # configs/dcgan_rpgan_stacked_mnist.yaml (DCGAN networks, no BatchNorm in D, RpGAN + R1 + R2,
     # EMA) and R3GAN's Table 1 ablation on its networks: one change of loss or penalty per row.
     "rpgan": ("DCGAN networks: RpGAN + R1 + R2 (dcgan_rpgan_stacked_mnist.yaml)", _from_config(RPGAN_CONFIG)),
-    "rpgan_gan_r1r2": (
-        "DCGAN networks: GAN + R1 + R2", _from_config(RPGAN_CONFIG, loss="non_saturating")
-    ),
+    "rpgan_gan_r1r2": ("DCGAN networks: GAN + R1 + R2", _from_config(RPGAN_CONFIG, loss="non_saturating")),
     "rpgan_rpgan_r1": ("DCGAN networks: RpGAN + R1", _from_config(RPGAN_CONFIG, penalty=_penalty("R1Penalty", 0.1, 4))),
     "rpgan_gan_r1": (
         "DCGAN networks: GAN + R1",

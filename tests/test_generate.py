@@ -218,7 +218,7 @@ def test_generate_counts_the_stacked_mnist_modes_of_what_it_writes(tmp_path):
 
     torch.manual_seed(0)
     gan = lg.DCGAN(data_shape=(3, 28, 28), latent_dim=8, g_channels=4, d_channels=4)
-    result = generate_samples(gan, tmp_path / "out", num_samples=30, seed=5, batch_size=7, count_stacked_mnist_modes=True)
+    result = generate_samples(gan, tmp_path / "out", 30, seed=5, batch_size=7, count_stacked_mnist_modes=True)
     expected = stacked_mnist_modes(images for images, _ in iter_samples(gan, 30, seed=5, batch_size=7))
     assert result.stacked_mnist is not None and torch.equal(result.stacked_mnist.histogram, expected.histogram)
     written = json.loads((tmp_path / "out" / "stacked_mnist.json").read_text())

@@ -54,7 +54,8 @@ def test_config_rows_the_real_floor_and_a_diverged_run_reported_not_raised(bench
         return model
 
     monkeypatch.setitem(benchmark.VARIANTS, "nan", ("a diverging DCGAN", diverging))
-    args = ["--variants", "rpgan_gan_r1", "r3gan", "nan", "--seeds", "1", "--steps", "2", "--num-eval", "200", "--floor"]
+    args = ["--variants", "rpgan_gan_r1", "r3gan", "nan", "--seeds", "1", "--steps", "2", "--num-eval", "200"]
+    args.append("--floor")
     benchmark.main([*args, "--root", str(tmp_path / "digits")])
     table = capsys.readouterr().out
     assert "| R3GAN: RpGAN + R1 + R2 | 2 |" in table and "| DCGAN networks: GAN + R1 | 2 |" in table
