@@ -16,6 +16,7 @@ reports the modes covered and the KL divergence of the mode histogram to uniform
     python benchmarks/stacked_mnist.py --variants r3gan_gan_r1 --steps 4000 --first-seed 2 --seeds 1
     python benchmarks/stacked_mnist.py --quick                                    # smoke check
     python benchmarks/stacked_mnist.py --summarise runs.jsonl                     # table of logged runs
+    python benchmarks/stacked_mnist.py --figure last.ckpt --figure-output samples.png   # real beside generated
 
 Protocol and its deviations from the paper's (VEEGAN Sec. 5.2; PacGAN Sec. 5.2, "DCGAN
 trained for 50 epochs of 128,000 images"):
@@ -187,6 +188,30 @@ def real_floor(args: argparse.Namespace, classifier: DigitFeatures) -> StackedMN
     return stacked_mnist_modes(batches, classifier)
 
 
+def figure(args: argparse.Namespace) -> Path:
+    """Real Stacked MNIST images (left) beside the samples of the checkpoint ``args.figure``
+    (right; its EMA generator, seed 0), 8 x 8 each, as one PNG at ``args.figure_output``."""
+    import numpy as np
+    from PIL import Image
+
+    from lightning_gans.utils import to_uint8_grid
+
+    gan = lg.load_gan(args.figure, map_location="cpu")
+    size = (gan.data_shape or (3, 28, 28))[-1]
+    data = lg.StackedMNISTDataModule(
+        data_dir=args.data_dir, root=args.root, download=args.root is None, image_size=size, num_samples=64,
+        num_workers=0, seed=2_000_003,
+    )  # fmt: skip
+    real = torch.stack([data.dataset("train")[i][0] for i in range(64)])
+    fake = next(iter_samples(gan, 64, seed=0, batch_size=64))[0]
+    left, right = to_uint8_grid(real, nrow=8), to_uint8_grid(fake, nrow=8)
+    gap = np.full((left.shape[0], 3 * size // 2, 3), 255, dtype=np.uint8)
+    args.figure_output.parent.mkdir(parents=True, exist_ok=True)
+    both = Image.fromarray(np.concatenate([left, gap, right], axis=1))
+    both.resize((2 * both.width, 2 * both.height), Image.NEAREST).save(args.figure_output)  # 2x: visible digits
+    return args.figure_output
+
+
 def _mean_se(values: list[float], digits: int) -> str:
     mean = statistics.fmean(values)
     se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
@@ -243,10 +268,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 5 steps, 1 variant")
     parser.add_argument("--floor", action="store_true", help="also count real images: the best reachable score")
     parser.add_argument("--summarise", nargs="+", type=Path, help="print the table of these runs logs; train nothing")
+    parser.add_argument("--figure", type=Path, help="a checkpoint: draw real images beside its samples; train nothing")
+    parser.add_argument("--figure-output", type=Path, default=Path("stacked_mnist_samples.png"))
     args = parser.parse_args(argv)
     if args.summarise:
         logged = [Result(**json.loads(line)) for path in args.summarise for line in path.read_text().splitlines()]
         print(table(logged, args))
+        return
+    if args.figure:
+        print(f"real (left) and generated (right) Stacked MNIST: {figure(args)}")
         return
     if args.quick:
         args.variants, args.seeds, args.steps = args.variants[:1], 1, 5

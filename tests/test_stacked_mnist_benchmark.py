@@ -76,3 +76,28 @@ def test_config_rows_start_from_the_runs_seed_not_the_configs(benchmark):
         model = benchmark.VARIANTS["rpgan"][1](argparse.Namespace())
         weights.append(next(model.generator.parameters()).detach().clone())
     assert not weights[0].equal(weights[1]) and weights[0].equal(weights[2])
+
+
+def test_figure_draws_real_images_beside_a_checkpoints_samples(benchmark, tmp_path):
+    import lightning as L
+    import torch
+    from PIL import Image
+
+    import lightning_gans as lg
+
+    rng = np.random.default_rng(2)
+    for digit in range(10):
+        (tmp_path / "digits" / str(digit)).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / "digits" / str(digit) / "0.png")
+    model = lg.DCGAN(data_shape=(3, 28, 28), latent_dim=8, g_channels=4, d_channels=4)
+    trainer = L.Trainer(max_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    output = tmp_path / "figure.png"
+    benchmark.main(["--figure", str(tmp_path / "model.ckpt"), "--figure-output", str(output),
+                    "--root", str(tmp_path / "digits")])  # fmt: skip
+    image = np.asarray(Image.open(output))
+    grid = 8 * 30 + 2  # 8 images of 28 pixels, 2 pixels between and around
+    assert image.shape == (2 * grid, 2 * (2 * grid + 42), 3)
+    real, fake = image[:, : 2 * grid], image[:, -2 * grid :]
+    assert not np.array_equal(real, fake) and torch.tensor(fake).float().std() > 0
