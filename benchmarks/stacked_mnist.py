@@ -89,7 +89,8 @@ def _from_config(config: Path, **overrides: str) -> Callable[[argparse.Namespace
     benchmark), with ``overrides`` of its ``model.init_args`` (one row of an ablation)."""
 
     def build(args: argparse.Namespace) -> lg.BaseGAN:
-        settings = [f"--model.init_args.{key}={value}" for key, value in overrides.items()]
+        given = dict(item.split("=", 1) for item in getattr(args, "set", None) or [])
+        settings = [f"--model.init_args.{key}={value}" for key, value in {**overrides, **given}.items()]
         fixed = ["--seed_everything=false", "--trainer.logger=false", "--trainer.callbacks=[]"]  # the run seeds
         cli = cli_main(["--config", str(config), *fixed, *settings], run=False)
         return cli.model  # data_shape linked from the config's datamodule
@@ -120,6 +121,9 @@ VARIANTS: dict[str, tuple[str, Callable[[argparse.Namespace], lg.BaseGAN]]] = {
     "r3gan_gan_r1": ("R3GAN networks: GAN + R1", _from_config(R3GAN_CONFIG, loss="non_saturating", penalties="r1")),
 }
 
+CONFIG_ROWS = {name for name in VARIANTS if name.startswith(("rpgan", "r3gan"))}
+"""The rows built from a config (``--set`` changes their settings)."""
+
 PAPER = [  # PacGAN Table 2 (VEEGAN's protocol): modes (of 1000), KL
     ("DCGAN (VEEGAN's Table)", 99.0, 3.40),
     ("VEEGAN", 150.0, 2.95),
@@ -149,9 +153,45 @@ class Result:
     modes: int
     kl: float
     diverged: bool = False
+    setting: str = ""
+    """``--set`` overrides of the row's config, if any."""
 
 
-def run(variant: str, seed: int, args: argparse.Namespace, classifier: DigitFeatures) -> Result:
+class CountModes(L.Callback):
+    """Counts the modes of ``args.num_eval`` samples every ``every`` generator steps of a run
+    (not at its end: :func:`run` does), keeping the training time apart from the counting's."""
+
+    def __init__(self, variant: str, seed: int, args: argparse.Namespace, classifier: DigitFeatures) -> None:
+        self.variant, self.seed, self.args, self.classifier = variant, seed, args, classifier
+        self.results: list[Result] = []
+        self.start, self.counting = time.perf_counter(), 0.0
+
+    def on_train_batch_end(self, trainer: L.Trainer, model: lg.BaseGAN, *unused: object) -> None:
+        step = model.generator_steps
+        if step % self.args.count_every or step >= self.args.steps:
+            return
+        began = time.perf_counter()
+        seconds = began - self.start - self.counting  # training time so far
+        stats = count(model, self.seed, self.args, self.classifier)
+        self.counting += time.perf_counter() - began
+        result = Result(self.variant, self.seed, step, seconds, stats.modes, stats.kl, setting=_setting(self.args))
+        self.results.append(result)
+        print(f"  {self.variant} seed {self.seed} step {step}: {stats.modes} modes, KL {stats.kl:.3f}", file=sys.stderr)
+
+
+def count(model: lg.BaseGAN, seed: int, args: argparse.Namespace, classifier: DigitFeatures) -> StackedMNISTModes:
+    """PacGAN's count of ``args.num_eval`` samples of ``model`` (its EMA generator when it has one)."""
+    batches = (images for images, _ in iter_samples(model, args.num_eval, seed=10_000 + seed, batch_size=1000))
+    return stacked_mnist_modes(batches, classifier)
+
+
+def _setting(args: argparse.Namespace) -> str:
+    return ", ".join(getattr(args, "set", None) or [])
+
+
+def run(variant: str, seed: int, args: argparse.Namespace, classifier: DigitFeatures) -> list[Result]:
+    """Train ``variant`` for ``args.steps`` from ``seed``; its count at the end (and every
+    ``args.count_every`` steps before)."""
     L.seed_everything(seed, verbose=False)
     model = VARIANTS[variant][1](args)
     data = lg.StackedMNISTDataModule(
@@ -159,20 +199,22 @@ def run(variant: str, seed: int, args: argparse.Namespace, classifier: DigitFeat
         image_size=(model.data_shape or (3, 28, 28))[-1], batch_size=args.batch_size * model.pack, num_workers=0,
         seed=1_000_003 + seed,
     )  # fmt: skip
+    counter = CountModes(variant, seed, args, classifier)
     trainer = L.Trainer(
         max_steps=args.steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, accelerator="cpu", devices=1, num_sanity_val_steps=0, limit_val_batches=0,
+        callbacks=[counter] if args.count_every else [],
     )  # fmt: skip
-    start = time.perf_counter()
     try:
         trainer.fit(model, datamodule=data)
     except NonFiniteLossError as error:  # a diverged run is a result of the study, not its crash
         print(f"{variant} seed {seed} diverged: {error}", file=sys.stderr, flush=True)
-        return Result(variant, seed, args.steps, time.perf_counter() - start, 0, math.nan, diverged=True)
-    seconds = time.perf_counter() - start
-    batches = (images for images, _ in iter_samples(model, args.num_eval, seed=10_000 + seed, batch_size=1000))
-    stats = stacked_mnist_modes(batches, classifier)
-    return Result(variant, seed, args.steps, seconds, stats.modes, stats.kl)
+        seconds = time.perf_counter() - counter.start - counter.counting
+        diverged = Result(variant, seed, args.steps, seconds, 0, math.nan, diverged=True, setting=_setting(args))
+        return [*counter.results, diverged]
+    seconds = time.perf_counter() - counter.start - counter.counting
+    stats = count(model, seed, args, classifier)
+    return [*counter.results, Result(variant, seed, args.steps, seconds, stats.modes, stats.kl, setting=_setting(args))]
 
 
 def real_floor(args: argparse.Namespace, classifier: DigitFeatures) -> StackedMNISTModes:
@@ -223,17 +265,16 @@ def table(results: list[Result], args: argparse.Namespace, floor: StackedMNISTMo
         "| variant | generator steps | modes (of 1000) | KL to uniform | runs (diverged) | minutes per run |",
         "|---|---|---|---|---|---|",
     ]
-    for variant, steps in dict.fromkeys((r.variant, r.steps) for r in results):
-        rows = [r for r in results if (r.variant, r.steps) == (variant, steps)]
+    for variant, setting, steps in dict.fromkeys((r.variant, r.setting, r.steps) for r in results):
+        rows = [r for r in results if (r.variant, r.setting, r.steps) == (variant, setting, steps)]
+        label = VARIANTS[variant][0] + (f", {setting}" if setting else "")
         kept = [r for r in rows if not r.diverged]
         modes = _mean_se([float(r.modes) for r in kept], 1) if kept else "diverged"
         kl = _mean_se([r.kl for r in kept], 3) if kept else "diverged"
         per_seed = ", ".join("diverged" if r.diverged else f"{r.modes}/{r.kl:.3f}" for r in rows)
         minutes = statistics.fmean(r.seconds for r in rows) / 60
         diverged = sum(r.diverged for r in rows)
-        lines.append(
-            f"| {VARIANTS[variant][0]} | {steps:,} | {modes} | {kl} | {len(rows)} ({diverged}) | {minutes:.1f} |"
-        )
+        lines.append(f"| {label} | {steps:,} | {modes} | {kl} | {len(rows)} ({diverged}) | {minutes:.1f} |")
         lines.append(f"| &nbsp;&nbsp;per seed (modes/KL) | | {per_seed} | | | |")
     if floor is not None:
         lines.append(f"| real Stacked MNIST ({args.num_eval:,} draws) | | {floor.modes} | {floor.kl:.3f} | | |")
@@ -268,6 +309,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 5 steps, 1 variant")
     parser.add_argument("--floor", action="store_true", help="also count real images: the best reachable score")
     parser.add_argument("--summarise", nargs="+", type=Path, help="print the table of these runs logs; train nothing")
+    parser.add_argument(
+        "--count-every", type=int, default=0, help="also count the modes every N generator steps of each run"
+    )
+    parser.add_argument(
+        "--set", action="append", metavar="KEY=VALUE",
+        help="override a model setting of the config rows (rpgan*, r3gan*), e.g. --set d_channels=16; repeatable",
+    )  # fmt: skip
     parser.add_argument("--figure", type=Path, help="a checkpoint: draw real images beside its samples; train nothing")
     parser.add_argument("--figure-output", type=Path, default=Path("stacked_mnist_samples.png"))
     args = parser.parse_args(argv)
@@ -275,6 +323,9 @@ def main(argv: list[str] | None = None) -> None:
         logged = [Result(**json.loads(line)) for path in args.summarise for line in path.read_text().splitlines()]
         print(table(logged, args))
         return
+    if args.set and not set(args.variants) <= CONFIG_ROWS:
+        parser.error(f"--set applies to the rows built from a config ({', '.join(sorted(CONFIG_ROWS))}), not to "
+                     f"{', '.join(sorted(set(args.variants) - CONFIG_ROWS))}.")  # fmt: skip
     if args.figure:
         print(f"real (left) and generated (right) Stacked MNIST: {figure(args)}")
         return
@@ -288,11 +339,12 @@ def main(argv: list[str] | None = None) -> None:
     jobs = [(variant, seed) for variant in args.variants for seed in seeds]
     start = time.perf_counter()
     for done, (variant, seed) in enumerate(jobs, 1):
-        result = run(variant, seed, args, classifier)
-        results.append(result)
+        run_results = run(variant, seed, args, classifier)
+        results += run_results
+        result = run_results[-1]
         if args.runs_log:
             with open(args.runs_log, "a") as log:
-                log.write(json.dumps(asdict(result)) + "\n")
+                log.writelines(json.dumps(asdict(r)) + "\n" for r in run_results)
         elapsed = time.perf_counter() - start
         left = elapsed / done * (len(jobs) - done)
         print(

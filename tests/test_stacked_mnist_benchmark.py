@@ -101,3 +101,29 @@ def test_figure_draws_real_images_beside_a_checkpoints_samples(benchmark, tmp_pa
     assert image.shape == (2 * grid, 2 * (2 * grid + 42), 3)
     real, fake = image[:, : 2 * grid], image[:, -2 * grid :]
     assert not np.array_equal(real, fake) and torch.tensor(fake).float().std() > 0
+
+
+def test_counts_along_a_run_and_settings_of_a_config_row(benchmark, tmp_path, capsys):
+    """``--count-every`` adds a row per count during training; ``--set`` changes the config's
+    model (and names the change in the row); it refuses rows that are not built from a config."""
+    rng = np.random.default_rng(3)
+    for digit in range(10):
+        (tmp_path / "digits" / str(digit)).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / "digits" / str(digit) / "0.png")
+    log = tmp_path / "runs.jsonl"
+    benchmark.main(["--variants", "rpgan", "--seeds", "1", "--steps", "4", "--count-every", "2", "--num-eval", "100",
+                    "--set", "g_channels=8", "--set", "d_channels=4", "--root", str(tmp_path / "digits"),
+                    "--runs-log", str(log)])  # fmt: skip
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["steps"], r["setting"]) for r in runs] == [
+        (2, "g_channels=8, d_channels=4"),
+        (4, "g_channels=8, d_channels=4"),
+    ]
+    assert runs[0]["seconds"] <= runs[1]["seconds"]
+    table = capsys.readouterr().out
+    assert (
+        "| DCGAN networks: RpGAN + R1 + R2 (dcgan_rpgan_stacked_mnist.yaml), g_channels=8, d_channels=4 | 2 |" in table
+    )
+    with pytest.raises(SystemExit):
+        benchmark.main(["--variants", "dcgan", "--set", "g_channels=8"])
+    assert "--set applies to the rows built from a config" in capsys.readouterr().err
