@@ -213,10 +213,12 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
                      second / "checkpoints" / "last.ckpt")  # fmt: skip
 
 
-# The paper-scale R3GAN configs share every piece of their journey with r3gan_stacked_mnist.yaml's
-# (the variant, its schedules, the fixed-p augmentation): their full journeys run with -m slow, and
-# tests/test_image_configs.py trains them in the default suite.
-SLOW_JOURNEYS = {"r3gan_cifar10.yaml", "r3gan_ffhq64.yaml"}
+# The R3GAN configs share the pieces of their journey with others in the default suite (the
+# Stacked MNIST datamodule and callbacks, the relativistic loss, R1 + R2 and the EMA with
+# dcgan_rpgan_stacked_mnist.yaml; schedules across a resume: tests/test_schedules.py); their full
+# journeys run with -m slow, tests/test_image_configs.py trains each of them in the default suite,
+# and tests/test_r3gan.py trains the variant along its schedules.
+SLOW_JOURNEYS = {"r3gan_cifar10.yaml", "r3gan_ffhq64.yaml", "r3gan_stacked_mnist.yaml"}
 
 
 @pytest.mark.parametrize(
