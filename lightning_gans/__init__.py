@@ -4,6 +4,8 @@ Every variant, datamodule and callback is importable from here, so a config can 
 ``class_path: lightning_gans.GAN``.
 """
 
+import warnings
+
 from lightning_gans import augment, losses, metrics, nets, penalties
 from lightning_gans.base import BaseGAN
 from lightning_gans.callbacks import FidelityMetrics, ModeCoverage, SampleGrid, StackedMNISTCoverage, TwoSampleTest
@@ -38,6 +40,10 @@ from lightning_gans.variants import (
     StyleGAN2,
 )
 from lightning_gans.version import __version__ as __version__
+
+# Lightning warns, at every step-cadence checkpoint of a manually optimised module, that the file holds the
+# weights after that step's optimizer steps: for a GAN that is the state a resume continues from, by design.
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps")
 
 register_gan_ddp()  # adds "gan_ddp" (and _spawn, _fork, _notebook); Lightning's "ddp" names stay its own
 

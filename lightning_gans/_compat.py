@@ -94,6 +94,32 @@ def repair_mid_epoch_state(checkpoint: dict[str, Any]) -> None:
             counts["ready"] = counts["started"] = counts["completed"] + 1
 
 
+def resume_inside_cut_short_epoch(checkpoint: dict[str, Any]) -> None:
+    """Make a checkpoint taken after training stopped inside an epoch (``max_steps`` or
+    ``max_time`` reached, ``trainer.should_stop`` set by a callback) resume inside that epoch,
+    at the batch where it stopped.
+
+    Why private: Lightning ends a cut-short epoch as if it were complete (it runs
+    ``on_train_epoch_end`` and counts the epoch as processed and completed in
+    ``fit_loop.epoch_progress``), so a checkpoint taken then, or at the end of training, resumes
+    at the *next* epoch and skips the rest of the cut one (measured: ``max_steps`` 15 -> 40 with
+    10-batch epochs resumed at epoch 2, and its weights differed from an uninterrupted run by
+    1.5e-2). The counts are set to those of a checkpoint taken inside epoch ``E`` (``ready ==
+    started == E + 1``, ``processed == completed == E``; ``E`` is ``ready - 1``: Lightning marks an
+    epoch ready when it starts it), and the checkpoint's ``epoch`` to ``E``; the batch counts and
+    the loaders' positions already say where in the epoch it stopped. ``processed`` is also the epoch whose shuffled order the resumed
+    loader draws (:class:`~lightning_gans.data._loading.EpochShuffle`).
+    """
+    epochs = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    for counts in (epochs.get("current"), epochs.get("total")):
+        if counts and counts.get("ready", 0) > 0:
+            epoch = counts["ready"] - 1
+            counts.update(ready=epoch + 1, started=epoch + 1, processed=epoch, completed=epoch)
+    current = epochs.get("current")
+    if current and "epoch" in checkpoint:  # the epoch the checkpoint reports (and the CLI prints)
+        checkpoint["epoch"] = current["completed"]
+
+
 # --- callbacks and metrics ---
 
 

@@ -40,6 +40,7 @@ from lightning_gans.augment import Augmentation, build_augment
 from lightning_gans.ema import ExponentialMovingAverage
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.finite import NonFiniteWatch
+from lightning_gans.preemption import PreemptionCheckpoint
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
 from lightning_gans.schedules import Schedule, Schedules, Setter, schedule_setters
@@ -160,6 +161,7 @@ class BaseGAN(L.LightningModule):
         self._noise_rng: torch.Generator | None = None
         self._nonfinite = NonFiniteWatch(check_finite_every_n_batches)
         self._exact_resume = resume.ExactResume()
+        self._preemption = PreemptionCheckpoint()
         # A data-parallel strategy's wrappers (see distribute); not submodules: checkpoints keep plain names.
         self._wrapped: dict[str, nn.Module] = {}
 
@@ -400,8 +402,8 @@ class BaseGAN(L.LightningModule):
     def on_fit_start(self) -> None:
         check_data_parallel(self.trainer.model)
 
-    def configure_callbacks(self) -> list[Callback]:  # every fit resumes exactly
-        return [self._exact_resume]
+    def configure_callbacks(self) -> list[Callback]:  # every fit resumes exactly, also after a SIGTERM
+        return [self._exact_resume, self._preemption]
 
     def on_train_end(self) -> None:  # after every callback's: the final last.ckpt is the last save
         self._exact_resume.save_final_checkpoint(self.trainer)

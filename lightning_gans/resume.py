@@ -5,13 +5,15 @@ One owner for what Lightning does not do by itself for a GAN:
 * what the module adds to a checkpoint (:data:`KEYS`: its step counts, the run's noise seed, the
   schedules' resolved length, the class and library version) and reads back;
 * the repairs of Lightning's loop state in checkpoints taken at an epoch's end, after an epoch's
-  last batch or mid-epoch (:mod:`lightning_gans._compat`, where each is explained), so the
+  last batch, mid-epoch or in an epoch cut short by ``max_steps``/``max_time``
+  (:mod:`lightning_gans._compat`, where each is explained), so the
   resumed run sees the same batches in the same order and trains the same number of steps;
-* the final ``last.ckpt`` of a run that ended at an epoch's end, also when the checkpoint
-  callback's cadence did not fall there (:meth:`ExactResume.save_final_checkpoint`);
-* the continuation of ``metrics.csv`` when a run is resumed in its own folder.
+* the final ``last.ckpt`` of a run that ended at an epoch's end or at ``max_steps``/``max_time``,
+  also when the checkpoint callback's cadence did not fall there (:meth:`ExactResume.save_final_checkpoint`);
+* the continuation of ``metrics.csv`` when a run is resumed in its own folder;
+* checkpoint files written atomically (:mod:`lightning_gans.checkpoint_io`).
 
-:class:`ExactResume` is the callback that does the middle two; every :class:`~lightning_gans.BaseGAN`
+:class:`ExactResume` is the callback that does all but the first and the CSV; every :class:`~lightning_gans.BaseGAN`
 adds it through ``configure_callbacks`` (and calls its final save at the end of training), so a
 ``Trainer`` in Python resumes as the CLI does.
 
@@ -31,8 +33,10 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lightning_gans import _compat
+from lightning_gans.checkpoint_io import AtomicCheckpointIO
 from lightning_gans.utils import is_fast_dev_run
 from lightning_gans.version import __version__
 
@@ -75,6 +79,12 @@ class ExactResume(Callback):
     def __init__(self) -> None:
         self.epoch_ending = False
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Write checkpoints atomically (:class:`~lightning_gans.checkpoint_io.AtomicCheckpointIO`)
+        unless the trainer was given a ``CheckpointIO`` plugin of its own."""
+        if stage == "fit" and type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.epoch_ending = False
 
@@ -83,22 +93,33 @@ class ExactResume(Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         _compat.finish_spent_loader_iterators(checkpoint)
-        if self.epoch_ending:  # e.g. the final last.ckpt after an epoch-end finish
+        all_batches_taken = _last_batch_taken(checkpoint)
+        if self.epoch_ending and all_batches_taken:  # e.g. the final last.ckpt after an epoch-end finish
             _compat.start_next_epoch_when_resumed(checkpoint)
-        else:  # a mid-epoch checkpoint (a step cadence, after validation)
+        elif self.epoch_ending:  # the epoch was cut short: max_steps, max_time or should_stop
+            _compat.resume_inside_cut_short_epoch(checkpoint)
+        else:  # a mid-epoch checkpoint (a step cadence, after validation, a preemption)
             _compat.repair_mid_epoch_state(checkpoint)
 
     def save_final_checkpoint(self, trainer: L.Trainer) -> None:
-        """Write ``last.ckpt`` after a fit that ended at an epoch's end. The module calls this from
-        its ``on_train_end``, which Lightning runs after every callback's (``ModelCheckpoint``'s
-        own final ``save_last`` included), so this save is the last and keeps the file name."""
+        """Write ``last.ckpt`` after a fit that ended normally: at an epoch's end, or inside an
+        epoch at ``max_steps``/``max_time``, so ``last.ckpt`` holds the final model and
+        ``--ckpt_path last`` continues from it. The module calls this from its ``on_train_end``,
+        which Lightning runs after every callback's (``ModelCheckpoint``'s own final
+        ``save_last`` included), so this save is the last and keeps the file name."""
         if trainer.interrupted or not self.epoch_ending or is_fast_dev_run(trainer):
-            return  # a run stopped mid-epoch keeps the cadence's last checkpoint
+            return  # an exception or interruption: the cadence's last checkpoint stays
         for callback in trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath:
                 last = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
-                trainer.save_checkpoint(last)
+                trainer.save_checkpoint(last, weights_only=False)
                 return
+
+
+def _last_batch_taken(checkpoint: dict[str, Any]) -> bool:
+    """Whether the checkpoint was taken after its epoch's last batch (Lightning's loop state)."""
+    fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    return bool(fit_loop.get("epoch_loop.batch_progress", {}).get("is_last_batch"))
 
 
 def continue_csv_log(logger: CSVLogger, step: int) -> None:
