@@ -185,3 +185,17 @@ def wrap_in_ddp(strategy: DDPStrategy, network: nn.Module) -> nn.Module:
             ddp_comm_wrapper=strategy._ddp_comm_wrapper,
         )
     return wrapper
+
+
+def launched_processes(launcher: Any) -> list[Any] | None:
+    """The child processes Lightning's script launcher started (``subprocess.Popen``; empty in the
+    children themselves), or ``None`` when the run's processes were not started that way.
+
+    Why private: ``_SubprocessScriptLauncher`` (what ``Trainer(devices=N, strategy="ddp")`` uses
+    when run as a script) keeps its children in ``procs`` and watches them only every 5 s, then
+    kills every process with SIGKILL and no message; its children never notice that the launcher
+    itself has died. :class:`~lightning_gans.strategies.RankWatch` needs the processes to do both.
+    """
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    return launcher.procs if isinstance(launcher, _SubprocessScriptLauncher) else None

@@ -21,6 +21,9 @@ and overlap of communication with computation. The module decides what is wrappe
 * sampling, validation and callbacks use the plain networks, so no rank-0-only code path
   ever enters a collective.
 
+When one process fails, :class:`RankWatch` stops the others within a second, with one line
+saying which process failed, instead of leaving them waiting in a collective.
+
 Names: importing :mod:`lightning_gans` registers this class as ``"gan_ddp"``,
 ``"gan_ddp_spawn"``, ``"gan_ddp_fork"`` and ``"gan_ddp_notebook"``; Lightning's own
 ``"ddp"`` names are left as they are, so other modules in the process are not affected. The
@@ -32,13 +35,20 @@ the ``gan_ddp*`` names; in Python, pass ``strategy="gan_ddp"``: a GAN under Ligh
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
+import time
 from typing import Any
 
 import torch
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lightning_gans import _compat
 from lightning_gans.base import BaseGAN
+from lightning_gans.preemption import PREEMPTED_EXIT_CODE
 
 DDP_NAMES = {"ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork", "ddp_notebook": "fork"}
 """Lightning's DDP strategy names and their start methods; ``gan_<name>`` is ours."""
@@ -53,6 +63,19 @@ class GANDDPStrategy(DDPStrategy):
     For modules that are not GANs it behaves exactly like ``DDPStrategy``.
     """
 
+    rank_watch: RankWatch | None = None
+
+    def setup_environment(self) -> None:
+        super().setup_environment()
+        self.rank_watch = RankWatch.for_launcher(self.launcher, self.node_rank, self.num_processes, self.local_rank)
+
+    def on_exception(self, exception: BaseException) -> None:
+        """When another process of the run failed (and this one's error is only the broken
+        connection to it), stop with that process's one line instead of a second traceback."""
+        super().on_exception(exception)
+        if self.rank_watch is not None and not isinstance(exception, SIGTERMException):
+            self.rank_watch.stop_if_another_failed(wait_seconds=3.0)
+
     def configure_ddp(self) -> None:
         module = self.model
         if not isinstance(module, BaseGAN):
@@ -65,10 +88,108 @@ class GANDDPStrategy(DDPStrategy):
                 torch.distributed.broadcast(tensor, src=0)
 
     def teardown(self) -> None:
+        if self.rank_watch is not None:
+            self.rank_watch.stop()
+            self.rank_watch = None
         module = self.lightning_module
         if isinstance(module, BaseGAN):
             module.distribute(None)
         super().teardown()
+
+
+class RankWatch:
+    """Stops every process of a DDP run, with one line, soon after one of them fails.
+
+    A process that raises, or is killed, leaves the others waiting in their next collective
+    (with NCCL until the process group's timeout, 10 to 30 minutes). For processes started by
+    Lightning's launcher (``python -m lightning_gans fit --trainer.devices N``) a daemon thread
+    in each process watches the others every ``poll_seconds``:
+
+    * local rank 0 watches the processes it launched: when one exits with an error status or is
+      killed, it prints which one and how, kills the others and exits with that status;
+    * every other process watches its launcher: when local rank 0 is gone, it exits too.
+
+    A process that stops on SIGTERM with its checkpoint saved (:data:`PREEMPTED_EXIT_CODE`) is not
+    a failure. Under torchrun or SLURM's ``srun`` the launcher does this itself (torchrun stops
+    every worker when one fails; ``srun --kill-on-bad-exit=1`` likewise).
+    """
+
+    def __init__(
+        self, children: list[Any] | None, parent_pid: int | None, first_global_rank: int, poll_seconds: float = 0.5
+    ) -> None:
+        self.children = children or []
+        self.parent_pid = parent_pid
+        self.first_global_rank = first_global_rank  # of the first child: the launcher's global rank + 1
+        self.poll_seconds = poll_seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="lightning_gans-rank-watch", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def for_launcher(cls, launcher: Any, node_rank: int, num_processes: int, local_rank: int) -> RankWatch | None:
+        """The watch of this process when Lightning's launcher started the run's processes, else ``None``."""
+        children = _compat.launched_processes(launcher)
+        if children is None:
+            return None  # torchrun, SLURM, spawn: the launcher watches its workers
+        first = node_rank * num_processes + 1
+        if local_rank == 0:
+            return cls(children, None, first) if children else None
+        return cls(None, os.getppid(), first)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def failure(self) -> str | None:
+        """What failed, in words, or ``None`` while every watched process runs (or ended well)."""
+        for offset, process in enumerate(self.children):
+            code = process.poll()
+            if code is None or code in (0, PREEMPTED_EXIT_CODE):
+                continue
+            rank = self.first_global_rank + offset
+            how = f"was killed by {_signal_name(-code)}" if code < 0 else f"failed with exit status {code}"
+            return f"DDP process of global rank {rank} {how} (its error, if any, is above)"
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            return "the DDP process of local rank 0 (the launcher) has ended"
+        return None
+
+    def stop_if_another_failed(self, wait_seconds: float) -> None:
+        """Called with this process's own error: if another process failed (now or within
+        ``wait_seconds``), stop with that message instead."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            failure = self.failure()
+            if failure is not None:
+                self._stop_run(failure)
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(self.poll_seconds):
+            failure = self.failure()
+            if failure is not None:
+                self._stop_run(failure)
+
+    def _stop_run(self, failure: str) -> None:
+        if self._stopped.is_set():
+            return
+        print(
+            f"error: {failure}; stopping the other processes of this run. The last checkpoint saved is intact: "
+            "fix the cause and continue with --ckpt_path last.",
+            file=sys.stderr,
+            flush=True,
+        )
+        for process in self.children:
+            if process.poll() is None:
+                process.kill()  # SIGTERM does not stop a process waiting in a collective
+        os._exit(1)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def register_gan_ddp(registry: Any = StrategyRegistry) -> None:
