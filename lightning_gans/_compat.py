@@ -107,8 +107,8 @@ def resume_inside_cut_short_epoch(checkpoint: dict[str, Any]) -> None:
     1.5e-2). The counts are set to those of a checkpoint taken inside epoch ``E`` (``ready ==
     started == E + 1``, ``processed == completed == E``; ``E`` is ``ready - 1``: Lightning marks an
     epoch ready when it starts it), and the checkpoint's ``epoch`` to ``E``; the batch counts and
-    the loaders' positions already say where in the epoch it stopped. ``processed`` is also the epoch whose shuffled order the resumed
-    loader draws (:class:`~lightning_gans.data._loading.EpochShuffle`).
+    the loaders' positions already say where in the epoch it stopped. ``processed`` is also the
+    epoch whose shuffled order the resumed loader draws (:class:`~lightning_gans.data._loading.EpochShuffle`).
     """
     epochs = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
     for counts in (epochs.get("current"), epochs.get("total")):
@@ -134,6 +134,30 @@ def logger_step(trainer: Any) -> int:
     ``DeviceStatsMonitor``) read ``fit_loop.epoch_loop._batches_that_stepped``.
     """
     return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
+def logger_step_when_resumed(checkpoint: dict[str, Any]) -> int | None:
+    """The :func:`logger_step` the uninterrupted run had at the first batch after ``checkpoint``.
+
+    Why private: Lightning saves its count of batches that stepped (``fit_loop["state_dict"]``
+    ``["epoch_loop.state_dict"]["_batches_that_stepped"]``) before it counts the batch in whose
+    ``on_train_batch_end`` the checkpoint is written, and adds that batch when it resumes from
+    such a checkpoint (its batch counts say ``completed == processed - 1``). From a checkpoint
+    written after the batch was counted (at an epoch's end, after ``max_steps``, on SIGTERM) it
+    sometimes adds it again: resumed with ``max_steps`` set, every later row of the logs moved
+    one step on (measured: rows at steps 29, 30, 39, 40 instead of 24, 29, 29, 34, 39, 39).
+    """
+    fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    saved = fit_loop.get("epoch_loop.state_dict", {}).get("_batches_that_stepped")
+    total = fit_loop.get("epoch_loop.batch_progress", {}).get("total", {})
+    if saved is None or not total:
+        return None
+    return int(saved) + (1 if total.get("completed") == total.get("processed", 0) - 1 else 0)
+
+
+def set_logger_step(trainer: Any, step: int) -> None:
+    """Set the count :func:`logger_step` reads (see :func:`logger_step_when_resumed` for why)."""
+    trainer.fit_loop.epoch_loop._batches_that_stepped = step
 
 
 def set_callback_metrics(trainer: Any, metrics: dict[str, float]) -> None:

@@ -40,9 +40,9 @@ from lightning_gans.augment import Augmentation, build_augment
 from lightning_gans.ema import ExponentialMovingAverage
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.finite import NonFiniteWatch
-from lightning_gans.preemption import PreemptionCheckpoint
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
+from lightning_gans.preemption import PreemptionCheckpoint
 from lightning_gans.schedules import Schedule, Schedules, Setter, schedule_setters
 from lightning_gans.settings import check_settings, missing_networks_message, upgrade_settings
 from lightning_gans.step import packed_shape as packed_shape  # re-exported: variants use it

@@ -78,6 +78,17 @@ class ExactResume(Callback):
 
     def __init__(self) -> None:
         self.epoch_ending = False
+        self._logger_step_when_resumed: int | None = None
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._logger_step_when_resumed = _compat.logger_step_when_resumed(checkpoint)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:  # noqa: E501
+        if self._logger_step_when_resumed is not None:  # the first batch after a resume: logs go on at its step
+            _compat.set_logger_step(trainer, self._logger_step_when_resumed)
+            self._logger_step_when_resumed = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Write checkpoints atomically (:class:`~lightning_gans.checkpoint_io.AtomicCheckpointIO`)

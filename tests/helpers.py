@@ -52,14 +52,7 @@ def run_cli(
     a non-zero exit or a timeout fails the test with the command and the tails of its stdout
     and stderr; pass ``check=False`` to assert on a failing run yourself.
     """
-    program = [str(script)] if script is not None else ["-m", "lightning_gans"]
-    command = [sys.executable, *program, *(str(arg) for arg in args)]
-    # A user's shell has none of what this process's earlier tests left in its environment:
-    # an in-process W&B run's service (a subprocess would join it, and resuming a run it
-    # still holds fails with "run ID ... is in use"), seed_everything's seed.
-    inherited = {k: v for k, v in os.environ.items() if k not in _LEFT_BY_EARLIER_TESTS}
-    environment = {**inherited, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
-    environment["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS)])
+    command, environment = _command(args, script, env)
     shown = " ".join(command[1:])
     try:
         result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
@@ -70,6 +63,35 @@ def run_cli(
             f"{shown} exited with {result.returncode} in {cwd}\n{_tails(result.stdout, result.stderr)}"
         )
     return result
+
+
+def start_cli(
+    args: Sequence[str | os.PathLike],
+    *,
+    cwd: str | os.PathLike,
+    script: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen:
+    """Starts what :func:`run_cli` runs, without waiting: for tests that signal or kill it.
+    Its stdout and stderr are pipes of text."""
+    command, environment = _command(args, script, env)
+    return subprocess.Popen(
+        command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _command(
+    args: Sequence[str | os.PathLike], script: str | os.PathLike | None, env: Mapping[str, str] | None
+) -> tuple[list[str], dict[str, str]]:
+    program = [str(script)] if script is not None else ["-m", "lightning_gans"]
+    command = [sys.executable, *program, *(str(arg) for arg in args)]
+    # A user's shell has none of what this process's earlier tests left in its environment:
+    # an in-process W&B run's service (a subprocess would join it, and resuming a run it
+    # still holds fails with "run ID ... is in use"), seed_everything's seed.
+    inherited = {k: v for k, v in os.environ.items() if k not in _LEFT_BY_EARLIER_TESTS}
+    environment = {**inherited, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
+    environment["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS)])
+    return command, environment
 
 
 _LEFT_BY_EARLIER_TESTS = {"WANDB_SERVICE", "PL_GLOBAL_SEED", "PL_SEED_WORKERS"}

@@ -276,3 +276,119 @@ def test_two_processes_give_the_same_fid_as_one(image_root, tmp_path):
     assert np.isfinite(results["2"]["metrics/kid"])
     # Each rank embedded only its share of the 30 generated images.
     assert (results["1"]["local_fake"], results["2"]["local_fake"]) == (30, 15)
+
+
+class RandomImages(lg.ImageDataModule):
+    """``num_images`` random 32x32 RGB images in every split: real sets of any size, no files."""
+
+    def __init__(self, num_images: int) -> None:
+        super().__init__(image_size=32, channels=3, batch_size=4, num_workers=0)
+        self.num_images = num_images
+
+    def build_dataset(self, split):
+        images = torch.rand(self.num_images, *self.data_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        return torch.utils.data.TensorDataset(images, torch.zeros(self.num_images, dtype=torch.long))
+
+
+class ChannelMeans(nn.Module):
+    """A cheap 3-d feature extractor: the mean of each colour channel."""
+
+    def forward(self, images):
+        return images.double().mean((2, 3)) / 255
+
+
+def _validate_twice(callback, num_images):
+    """Two evaluations of one callback (two validations); the warnings of each, in order."""
+    import warnings
+
+    model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
+    t = trainer(callbacks=[callback], limit_val_batches=1)
+    data = RandomImages(num_images)
+    messages = []
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # a repeat would show, not be filtered out as a duplicate
+            t.validate(model, data, verbose=False)
+        messages.append([str(w.message) for w in caught if str(w.message).startswith("FidelityMetrics:")])
+    return messages
+
+
+def test_few_real_images_warn_once_with_the_counts():
+    callback = FidelityMetrics(
+        num_samples=40,
+        num_real=100,
+        batch_size=20,
+        feature_extractor=Pooled(),  # 48-d features
+        metrics=("fid", "kid", "prdc"),
+        kid_subset_size=20,
+        kid_subsets=2,
+        cache_dir=None,
+    )
+    first, second = _validate_twice(callback, num_images=12)
+    assert len(first) == 4, first
+    short, fid, kid, prdc = first
+    assert short.startswith("FidelityMetrics: num_real=100 asked, but the train split has only 12 images")
+    assert fid.startswith("FidelityMetrics: FID from 12 real and 40 generated images; with no more images on a side")
+    assert "the 48 features of the custom extractor" in fid and "Use num_real and num_samples above 48" in fid
+    assert kid.startswith("FidelityMetrics: KID from 12 real and 40 generated images, fewer than kid_subset_size=20")
+    assert "subsets hold 12 images each" in kid
+    assert prdc.startswith("FidelityMetrics: precision/recall/density/coverage from 12 real and 40 generated images")
+    assert "fewer than 1000 per side" in prdc and "Naeem et al. 2020 use 10,000" in prdc
+    assert all("\n" not in message for message in first)  # one line each
+    assert second == []  # the second evaluation does not repeat them
+    assert np.isfinite(callback.last["metrics/kid"])  # KID's subsets shrank to the 12 real images: no crash
+    assert len(callback.history) == 2
+
+
+def test_enough_images_do_not_warn():
+    callback = FidelityMetrics(
+        num_samples=1000,
+        num_real=1000,
+        batch_size=500,
+        feature_extractor=ChannelMeans(),  # 3-d features: 1,000 images a side are plenty
+        metrics=("fid", "kid", "prdc"),
+        kid_subset_size=100,
+        kid_subsets=2,
+        cache_dir=None,
+    )
+    assert _validate_twice(callback, num_images=1000) == [[], []]
+    assert np.isfinite(callback.last["metrics/fid"]) and np.isfinite(callback.last["metrics/coverage"])
+
+
+def test_inception_fid_from_two_real_images_names_the_feature_dimension_and_papers():
+    callback = FidelityMetrics(num_samples=10_000, num_real=None, metrics=("fid",))
+    callback.fid, callback._feature_dim = mock.Mock(), 2048  # as built, without loading Inception
+    with pytest.warns(UserWarning) as record:
+        callback._check_counts(2)
+        callback._check_counts(2)  # once per instance
+    (message,) = [str(w.message) for w in record]
+    assert message == (
+        "FidelityMetrics: FID from 2 real and 10000 generated images; with no more images on a side than the 2048 "
+        "features of the inception extractor, that side's covariance is singular, so the value is biased upwards "
+        "and not comparable with papers (which use 50,000 generated against the training set). Use num_real and "
+        "num_samples above 2048, ideally 10000 or more."
+    )
+
+
+def test_a_real_split_too_small_for_a_metric_is_an_error_before_generating():
+    from lightning_gans.errors import ConfigurationError
+
+    callback = FidelityMetrics(num_samples=40, feature_extractor=Pooled(), metrics=("fid", "prdc"), cache_dir=None)
+    with (
+        mock.patch.object(FidelityMetrics, "_generated") as generated,
+        pytest.raises(ConfigurationError, match="prdc need at least 6 real images, but the train split has 4;"),
+    ):
+        _validate_twice(callback, num_images=4)
+    generated.assert_not_called()
+    fresh = FidelityMetrics(num_samples=40, feature_extractor=Pooled(), metrics=("fid", "prdc"), cache_dir=None)
+    model = lg.DCGAN(data_shape=(3, 32, 32), g_channels=8, d_channels=8)
+    with pytest.raises(ConfigurationError, match="prdc need at least 6 real images"):  # fit: at start
+        trainer(callbacks=[fresh]).fit(model, RandomImages(4))
+    assert model.generator_steps == 0
+
+
+def test_kid_subsets_need_two_images():
+    from lightning_gans.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="kid_subset_size >= 2"):
+        FidelityMetrics(kid_subset_size=1)

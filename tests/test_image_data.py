@@ -7,6 +7,8 @@ only those checksum constants are patched to the sums of the files written here.
 
 import gzip
 import hashlib
+import json
+import os
 import pickle
 import re
 import struct
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import CONFIGS, run_cli
 from PIL import Image
 from torchvision import datasets
 
@@ -373,18 +376,185 @@ def test_folder_without_images(tmp_path: Path):
 
 
 @pytest.mark.parametrize("content", ["garbage", "truncated"])
-def test_unreadable_image_is_named_by_the_dataloader(tmp_path: Path, content: str):
-    for i in range(3):
+def test_an_image_broken_after_the_check_is_named_by_the_dataloader(tmp_path: Path, content: str):
+    for i in range(4):
         save(tmp_path / f"{i}.png", Image.new("RGB", (8, 8)))
-    bad = tmp_path / "bad.png"
+    dm = ImageFolderDataModule(root=str(tmp_path), image_size=8, batch_size=4, num_workers=0, cache_dir=None)
+    dm.setup("fit")  # the check passes: every file is readable now
+    bad = tmp_path / "0.png"  # broken afterwards, e.g. overwritten while training
     if content == "garbage":
         bad.write_bytes(b"this is not a png")
     else:
         save(bad, Image.effect_noise((64, 64), 50).convert("RGB"))
         bad.write_bytes(bad.read_bytes()[:300])
-    dm = ImageFolderDataModule(root=str(tmp_path), image_size=8, batch_size=4, num_workers=0)
     with pytest.raises(DataError, match=f"Cannot read image file {re.escape(str(bad))}.*Replace or delete the file"):
         next(iter(dm.train_dataloader()))
+
+
+# ---------------------------------------------------------------- the image check at setup
+
+
+def truncated_png(path: Path) -> Path:
+    save(path, Image.effect_noise((64, 64), 50).convert("RGB"))
+    path.write_bytes(path.read_bytes()[:300])
+    return path
+
+
+def folder_with_bad_files(root: Path, good: int = 4) -> tuple[list[Path], list[Path]]:
+    """``good`` readable PNGs, a truncated PNG and a text file named ``.jpg``."""
+    goods = []
+    for i in range(good):
+        goods.append(root / f"{i}.png")
+        save(goods[-1], Image.new("RGB", (12, 12), (i * 40, 0, 0)))
+    bads = [truncated_png(root / "broken.png"), root / "notes.jpg"]
+    bads[1].write_text("a text file, not a JPEG")
+    return goods, bads
+
+
+def count_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the image check opens, from now on."""
+    from lightning_gans.data import images
+
+    opened: list[str] = []
+
+    def counting(path):
+        opened.append(str(path))
+        return original(path)
+
+    original = images.unreadable_reason
+    monkeypatch.setattr(images, "unreadable_reason", counting)
+    return opened
+
+
+def test_unreadable_images_are_all_named_in_one_error_at_setup(tmp_path: Path):
+    _, (truncated, text) = folder_with_bad_files(tmp_path / "images")
+    cache = tmp_path / "cache"
+    dm = ImageFolderDataModule(
+        root=str(tmp_path / "images"), image_size=8, batch_size=2, num_workers=0, cache_dir=str(cache)
+    )
+    assert len(dm.samples) == 6  # the constructor only lists the files; setup checks them
+    with pytest.raises(DataError) as caught:
+        dm.setup("fit")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("2 of 6 image files in ")
+    assert str(truncated) in message and str(text) in message
+    assert "Delete or replace them, or set skip_unreadable: true" in message and "the other 4" in message
+    (listing,) = cache.glob("*.unreadable.txt")
+    assert f"the full list is in {listing}." in message
+    rows = [line.split("\t") for line in listing.read_text().splitlines()]
+    assert [path for path, _ in rows] == [str(truncated), str(text)]
+    assert "truncated" in rows[0][1] and "not an image file" in rows[1][1]
+    with pytest.raises(DataError, match="2 of 6 image files"):  # every use of the data, not only the first
+        dm.train_dataloader()
+
+
+def test_skip_unreadable_trains_on_the_rest_with_one_warning(tmp_path: Path):
+    goods, bads = folder_with_bad_files(tmp_path / "images")
+    dm = ImageFolderDataModule(
+        root=str(tmp_path / "images"),
+        image_size=8,
+        batch_size=2,
+        num_workers=0,
+        skip_unreadable=True,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    with pytest.warns(
+        UserWarning, match=r"skips 2 unreadable of 6 image files .*the list is in .*\.unreadable\.txt"
+    ) as warned:
+        dm.setup("fit")
+    assert len([w for w in warned if "unreadable" in str(w.message)]) == 1
+    assert [path for path, _ in dm.dataset("train").samples] == [str(p) for p in goods]
+    assert [path for path, _ in dm.unreadable] == [str(p) for p in bads]
+    check_batch(dm, 2)
+
+
+def test_without_a_cache_the_list_goes_to_the_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import tempfile
+
+    folder_with_bad_files(tmp_path / "images")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    dm = ImageFolderDataModule(root=str(tmp_path / "images"), image_size=8, num_workers=0, cache_dir=None)
+    with pytest.raises(DataError, match=f"the full list is in {re.escape(str(tmp_path / 'tmp'))}"):
+        dm.setup()
+    assert len(list((tmp_path / "tmp").glob("*.unreadable.txt"))) == 1 and not list(tmp_path.glob("**/*.json"))
+
+
+def test_the_check_is_cached_and_a_changed_folder_is_checked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    images, cache = tmp_path / "images", tmp_path / "cache"
+    folder_with_bad_files(images)
+    opened = count_checks(monkeypatch)
+
+    def setup() -> str:
+        dm = ImageFolderDataModule(root=str(images), image_size=8, num_workers=0, cache_dir=str(cache))
+        with pytest.raises(DataError) as caught:
+            dm.setup()
+        return str(caught.value)
+
+    first = setup()
+    assert len(opened) == 6 and len(list(cache.glob("*.json"))) == 1
+    opened.clear()
+    assert setup() == first and opened == []  # the same error, from the cache: no image opened
+    save(images / "0.png", Image.new("RGB", (12, 12), (0, 0, 255)))  # modified: new content, new time
+    os.utime(images / "0.png", ns=(1, 1))  # (a modification time that differs even on a coarse clock)
+    setup()
+    assert len(opened) == 6 and len(list(cache.glob("*.json"))) == 2
+    opened.clear()
+    (images / "broken.png").unlink()  # removed: the key changes again, and the error with it
+    assert setup().startswith("1 of 5 image files") and len(opened) == 5
+    opened.clear()
+    save(images / "new.png", Image.new("RGB", (12, 12)))  # added
+    assert setup().startswith("1 of 6 image files") and len(opened) == 6
+
+
+def test_a_corrupt_check_cache_is_rechecked_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for i in range(3):
+        save(tmp_path / "images" / f"{i}.png", Image.new("L", (8, 8)))
+    cache = tmp_path / "cache"
+    ImageFolderDataModule(root=str(tmp_path / "images"), image_size=8, num_workers=0, cache_dir=str(cache)).setup()
+    (path,) = cache.glob("*.json")
+    path.write_text('{"images": 3, "unrea')
+    opened = count_checks(monkeypatch)
+    dm = ImageFolderDataModule(root=str(tmp_path / "images"), image_size=8, num_workers=0, cache_dir=str(cache))
+    with pytest.warns(UserWarning, match="ignores the unreadable image-check cache"):
+        dm.setup()
+    assert len(opened) == 3 and json.loads(path.read_text())["unreadable"] == []
+    assert not list(cache.glob("*.tmp"))  # written atomically: no temporary file left
+
+
+def test_the_cli_names_the_unreadable_images_before_training(tmp_path: Path):
+    """``fit`` on a folder with a broken image: one ``error:`` line naming it, no traceback, exit 1."""
+    for i in range(8):
+        save(tmp_path / "images" / f"{i}.png", Image.new("L", (28, 28), i * 30))
+    bad = truncated_png(tmp_path / "images" / "bad.png")
+    args = ["fit", "--config", CONFIGS / "dcgan_mnist.yaml", "--data", "lightning_gans.ImageFolderDataModule"]
+    args += ["--data.root", "images", "--data.num_workers", "0", "--data.batch_size", "8", "--data.cache_dir", "cache"]
+    result = run_cli([*args, "--trainer.max_steps", "1", "--trainer.logger", "false"], cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert error.startswith(
+        "error: 1 of 9 image files in images cannot be read: images/bad.png (image file is truncated"
+    )
+    assert "skip_unreadable" in error and str(tmp_path / "cache") in error
+    assert str(bad) in next((tmp_path / "cache").glob("*.unreadable.txt")).read_text()
+    assert not list(tmp_path.glob("lightning_logs/**/*.ckpt"))  # stopped before the first step
+
+
+def test_another_mode_or_size_is_not_unreadable(tmp_path: Path):
+    save(tmp_path / "gray.png", Image.new("L", (8, 8), 100))
+    save(tmp_path / "palette.png", Image.new("P", (20, 9)))
+    save(tmp_path / "rgba.png", Image.new("RGBA", (9, 30), (255, 0, 0, 128)))
+    save(tmp_path / "wide16.png", Image.new("I;16", (50, 10), 1000))
+    save(tmp_path / "gray.jpg", Image.new("L", (33, 17), 50))
+    save(tmp_path / "cmyk.jpg", Image.new("CMYK", (16, 16), (0, 255, 0, 0)))
+    save(tmp_path / "tiny.bmp", Image.new("RGB", (3, 3)))
+    dm = ImageFolderDataModule(
+        root=str(tmp_path), image_size=8, channels=3, batch_size=7, num_workers=2, cache_dir=None
+    )
+    dm.setup("fit")  # two threads check the files
+    assert dm.unreadable == [] and len(dm.dataset("train")) == 7
+    images, _ = check_batch(dm, 7)
+    assert images.shape == (7, 3, 8, 8)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,9 @@ INCEPTION_NAME = "inception-v3-compat"
 METRICS = ("fid", "is", "kid", "prdc")
 PRDC_NAMES = ("precision", "recall", "density", "coverage")
 """What :class:`FidelityMetrics` computes; ``prdc`` is precision, recall, density and coverage."""
+PRDC_MIN_SAMPLES = 1_000
+"""Below this many real or generated images precision, recall, density and coverage are noisy
+(Naeem et al. 2020 use 10,000 per side); :class:`FidelityMetrics` warns."""
 EXTRACTORS = ("inception", "mnist")
 """Feature extractors by name: torch-fidelity's InceptionV3, or the packaged digit classifier
 (:mod:`lightning_gans.metrics.digits`; offline, for MNIST-like and Stacked MNIST data)."""
@@ -168,6 +171,14 @@ class FidelityMetrics(PeriodicCallback):
     real files' names, sizes and modification times (so changed images are embedded again);
     an unreadable cache file is recomputed. Long passes print progress with the time left.
 
+    Too few images for a metric to mean much: at the first evaluation (once per instance) it
+    warns, with the counts, where FID has no more real or generated images than feature
+    dimensions (2048 for Inception: its covariances are singular), where KID's subsets must
+    shrink below ``kid_subset_size``, where precision/recall/density/coverage have fewer than
+    1,000 images a side, and where the real split holds fewer than ``num_real``; a real split
+    too small for a metric to exist at all (k + 1 images for precision and recall) is a
+    :class:`~lightning_gans.errors.ConfigurationError` at start.
+
     Several processes: every rank generates and embeds its share of the (deterministic)
     noise and real images, the metric states are synchronised, and ``compute()`` runs on
     every rank, so the numbers equal a one-process run on the same images.
@@ -283,6 +294,11 @@ class FidelityMetrics(PeriodicCallback):
             )
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}.")
+        if kid_subsets < 1 or kid_subset_size < 2:
+            raise ConfigurationError(
+                f"kid_subsets must be >= 1 and kid_subset_size >= 2 (KID compares pairs within a subset), got "
+                f"{kid_subsets} and {kid_subset_size}."
+            )
         super().__init__(every_n_batches)
         self.on_validation = on_validation
         self.num_samples = num_samples
@@ -306,6 +322,8 @@ class FidelityMetrics(PeriodicCallback):
         self._shared: SharedInception | SharedDigits | None = None
         self._real_ready = False
         self._fid_buffer: dict[bool, list[Tensor]] = {True: [], False: []}
+        self._feature_dim: int | None = None  # of FID, KID and precision/recall's features, once built
+        self._counts_checked = False  # the sample-size warnings are given once per instance
         self.last: dict[str, float] = {}
         """The results of the latest evaluation, e.g. ``{"metrics/fid": 4.2, ...}``."""
         self.history: list[tuple[int, dict[str, float]]] = []
@@ -313,11 +331,15 @@ class FidelityMetrics(PeriodicCallback):
 
     # ------------------------------------------------------------------ set-up
 
-    def _build_metrics(self, device: torch.device, image_shape: Sequence[int] | None = None) -> None:
+    def _build_metrics(
+        self, device: torch.device, image_shape: Sequence[int] | None = None, num_real: int | None = None
+    ) -> None:
+        """The metrics, on ``device``; ``num_real``: the real images there are (default: as asked)."""
+        pool: _FeatureView | _CustomView
+        logits: nn.Module
         if self.custom_extractor is not None:
-            pool: nn.Module
-            logits: nn.Module
-            pool = logits = _CustomView(self.custom_extractor, image_shape or (3, 299, 299))
+            pool = _CustomView(self.custom_extractor, image_shape or (3, 299, 299))
+            logits = pool
         elif self.extractor_name == "mnist":
             digits = SharedDigits(self._digit_channels(image_shape), self.weights_path)
             self._shared = digits
@@ -326,12 +348,14 @@ class FidelityMetrics(PeriodicCallback):
         else:
             self._shared = SharedInception(self.weights_path, self.antialias, logits="is" in self.metric_names)
             pool, logits = _FeatureView(self._shared, 0, 2048), _FeatureView(self._shared, 1, 1008)
+        self._feature_dim = pool.num_features
         if "fid" in self.metric_names:
             self.fid = FrechetInceptionDistance(feature=pool, reset_real_features=False).to(device)
         if "is" in self.metric_names:
             self.inception_score = InceptionScore(feature=logits).to(device)
         if "kid" in self.metric_names:
-            subset = min(self.kid_subset_size, self.num_samples, self.num_real or self.num_samples)
+            # Clamped to the smaller side (_check_counts warns): torchmetrics raises at compute otherwise.
+            subset = self._kid_subset(num_real or self.num_real or self.num_samples)
             self.kid = KernelInceptionDistance(
                 feature=pool, subsets=self.kid_subsets, subset_size=subset, reset_real_features=False
             ).to(device)
@@ -350,6 +374,64 @@ class FidelityMetrics(PeriodicCallback):
                 f"has {channels} channels. Use the default Inception extractor."
             )
         return channels
+
+    def _kid_subset(self, num_real: int) -> int:
+        return min(self.kid_subset_size, self.num_samples, num_real)
+
+    def _uses_real(self) -> list[str]:
+        """The chosen metrics that compare with real images (all but IS)."""
+        return [name for name in self.metric_names if name != "is"]
+
+    def _check_real_count(self, num_real: int) -> None:
+        """Too few real images for a metric to exist at all: an error, before anything is generated."""
+        need = {"fid": 2, "kid": 2, "prdc": max(self.k_precision_recall, self.k_density_coverage) + 1}
+        short = [name for name in self._uses_real() if num_real < need[name]]
+        if short:
+            raise ConfigurationError(
+                f"FidelityMetrics: {', '.join(short)} need at least {max(need[n] for n in short)} real images, but "
+                f"the {self.real_split} split has {num_real}; give the datamodule more images or drop "
+                f"{', '.join(short)} from metrics."
+            )
+
+    def _check_counts(self, num_real: int) -> None:
+        """Warn (once per instance, on global rank 0) where a metric rests on fewer real or
+        generated images than it needs to mean what papers' numbers mean."""
+        if self._counts_checked:
+            return
+        self._counts_checked = True
+        fake, dim, prefix = self.num_samples, self._feature_dim, "FidelityMetrics: "
+        counts = f"{num_real} real and {fake} generated images"
+        if self._uses_real() and self.num_real is not None and num_real < self.num_real:
+            rank_zero_warn(
+                f"{prefix}num_real={self.num_real} asked, but the {self.real_split} split has only {num_real} images; "
+                f"the metrics compare {fake} generated images with those {num_real}."
+            )
+        if self.fid is not None and dim is not None and min(num_real, fake) <= dim:
+            papers = (
+                "not comparable with papers (which use 50,000 generated against the training set)"
+                if self.extractor_name == "inception"
+                else "comparable only with runs that use the same counts"
+            )
+            rank_zero_warn(
+                f"{prefix}FID from {counts}; with no more images on a side than the {dim} features of the "
+                f"{self.extractor_name} extractor, that side's covariance is singular, so the value is biased "
+                f"upwards and {papers}. Use num_real and num_samples above {dim}, ideally 10000 or more."
+            )
+        if self.kid is not None and self._kid_subset(num_real) < self.kid_subset_size:
+            subset = self._kid_subset(num_real)
+            rank_zero_warn(
+                f"{prefix}KID from {counts}, fewer than kid_subset_size={self.kid_subset_size}: its "
+                f"{self.kid_subsets} subsets hold {subset} images each instead, so kid is noisier (still unbiased) "
+                f"and kid_std is not comparable with runs that use {self.kid_subset_size}. Use num_real and "
+                f"num_samples >= {self.kid_subset_size}, or kid_subset_size <= {subset} to make this the setting."
+            )
+        if self.prdc is not None and min(num_real, fake) < PRDC_MIN_SAMPLES:
+            rank_zero_warn(
+                f"{prefix}precision/recall/density/coverage from {counts}; with fewer than {PRDC_MIN_SAMPLES} per "
+                "side their nearest-neighbour balls are few and wide, so the values are noisy and depend on the "
+                f"counts (Naeem et al. 2020 use 10,000 per side). Use num_real and num_samples >= "
+                f"{PRDC_MIN_SAMPLES}, ideally 10000."
+            )
 
     def protocol(self, trainer: L.Trainer) -> dict[str, Any]:
         """What makes the numbers comparable; logged as hyperparameters."""
@@ -383,6 +465,7 @@ class FidelityMetrics(PeriodicCallback):
         if self.every_n_batches:
             when.append(f"every {self.every_n_batches} generator steps")
         num_real = self._num_real(self._real_dataset(trainer))
+        self._check_real_count(num_real)  # before training, not at the first evaluation
         rank_zero_info(
             f"[FidelityMetrics] {', '.join(self.metric_names)} {' and '.join(when)}: {self.num_samples} generated "
             f"against {num_real} real images ({self.real_split} split; embedded once, then cached)"
@@ -426,7 +509,10 @@ class FidelityMetrics(PeriodicCallback):
         device = pl_module.device
         if not self._fake_metrics():
             # Built at the first evaluation, so a run that never evaluates never loads Inception.
-            self._build_metrics(device, getattr(datamodule_of(trainer), "data_shape", None))
+            num_real = self._num_real(self._real_dataset(trainer))
+            self._check_real_count(num_real)
+            self._build_metrics(device, getattr(datamodule_of(trainer), "data_shape", None), num_real)
+            self._check_counts(num_real)
         if not self._real_ready:
             self._prepare_real(trainer, device)
         for metric in self._fake_metrics():

@@ -10,21 +10,30 @@ for training only, flipped left-right at random when ``hflip``.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import lightning as L
+import PIL
 import torch
-from PIL import Image
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
 from lightning_gans.data._loading import resumable_loader
 from lightning_gans.errors import ConfigurationError, GANError
+from lightning_gans.progress import Progress
 
 Split = Literal["train", "val"]
 
@@ -104,6 +113,43 @@ def read_image(path: str | Path, mode: str) -> Image.Image:
             return image.convert(mode)
     except (OSError, SyntaxError, ValueError) as error:  # PIL reports broken files with all three
         raise DataError(f"Cannot read image file {path}: {error}. Replace or delete the file.") from None
+
+
+def unreadable_reason(path: str | Path) -> str | None:
+    """Why the image file at ``path`` cannot be decoded, or ``None`` when it can.
+
+    Fast, yet it reads every byte: a PNG's chunk checksums are verified without decoding (and
+    only a file that fails is decoded, to be sure), a JPEG is decoded at 1/8 scale, any other
+    format decoded. Another mode or size is no reason (images are converted).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> Image.new("L", (40, 30)).save(folder / "gray.png")
+        >>> (folder / "notes.jpg").write_text("not an image")
+        12
+        >>> unreadable_reason(folder / "gray.png") is None, unreadable_reason(folder / "notes.jpg")
+        (True, 'not an image file PIL can identify')
+    """
+    try:
+        with Image.open(path) as image:
+            if image.format == "PNG":
+                image.verify()  # every chunk's CRC; decodes nothing
+                return None
+            image.draft(image.mode, (1, 1))  # JPEG: decode at the smallest scale; other formats: no-op
+            image.load()
+            return None
+    except UnidentifiedImageError:
+        return "not an image file PIL can identify"
+    except Exception as error:  # whatever PIL raises on a broken file
+        reason = f"{type(error).__name__}: {error}" if not isinstance(error, OSError) else str(error)
+    try:  # PNG verify() is stricter than decoding (e.g. a missing end chunk): decode, as training will
+        with Image.open(path) as image:
+            image.load()
+        return None
+    except Exception as error:
+        return str(error) or reason
 
 
 def _no_label(target: Any) -> int:
@@ -513,8 +559,21 @@ class ImageFolderDataModule(ImageDataModule):
             ``seed``) of the training split: small-data experiments (ADA, DiffAugment). The
             validation split keeps all its images (with ``val_fraction`` 0, the whole
             folder), so metrics with ``real_split: val`` compare with the full data.
+        skip_unreadable: train on the readable images, with one warning, when some files
+            cannot be read; ``False`` (the default) makes unreadable files an error.
+        cache_dir: where the result of the image check is cached (and the list of unreadable
+            files written); ``None`` turns the cache off.
         image_size, channels, batch_size, num_workers, hflip, pin_memory: see
             :class:`ImageDataModule`.
+
+    Every image file is checked once, at :meth:`setup`, before the first batch, with
+    ``num_workers`` threads (:func:`unreadable_reason`): all unreadable files are reported
+    together, in one :class:`DataError`, and their list written to a text file. The result is
+    cached under ``cache_dir``, keyed like :class:`~lightning_gans.callbacks.FidelityMetrics`'
+    real statistics by the folder and every image's path, size and modification time, so a
+    second run on the same folder checks nothing and a changed folder is checked again. Under
+    DDP each process checks (or reads the cache); the same files give every process the same
+    result.
 
     Example:
         A folder of two classes of five images each:
@@ -555,6 +614,8 @@ class ImageFolderDataModule(ImageDataModule):
         val_fraction: float = 0.0,
         seed: int = 0,
         num_train_images: int | None = None,
+        skip_unreadable: bool = False,
+        cache_dir: str | None = "~/.cache/lightning_gans/images",
     ) -> None:
         super().__init__(
             image_size=image_size,
@@ -572,8 +633,12 @@ class ImageFolderDataModule(ImageDataModule):
         self.val_fraction = val_fraction
         self.seed = seed
         self.num_train_images = num_train_images
+        self.skip_unreadable = skip_unreadable
+        self.cache_dir = os.path.expanduser(cache_dir) if cache_dir else None
         self.classes, self.samples = self._scan()
         self._num_classes = len(self.classes)
+        self.unreadable: list[tuple[str, str]] = []
+        """The ``(path, reason)`` of each unreadable image file, known after :meth:`setup`."""
 
     def _scan(self) -> tuple[list[str], list[tuple[str, int]]]:
         """The class names and every ``(path, label)``; errors for missing or empty folders."""
@@ -602,6 +667,95 @@ class ImageFolderDataModule(ImageDataModule):
             )
         return classes, samples
 
+    def setup(self, stage: str | None = None) -> None:
+        if self._datasets is None:
+            self._check_images()
+        super().setup(stage)
+
+    def _check_images(self) -> None:
+        """Check every image file (or read the cached check); a :class:`DataError` listing the
+        unreadable ones, or with ``skip_unreadable`` a warning and ``samples`` without them."""
+        paths = [path for path, _ in self.samples]
+        key = self._check_key(paths)
+        cache = os.path.join(self.cache_dir, key + ".json") if self.cache_dir else None
+        found = _read_check(cache, len(paths)) if cache else None
+        if found is None:
+            found = [(self._relative(paths[i]), reason) for i, reason in self._check_files(paths)]
+            if cache:
+                _write_atomic(
+                    cache, json.dumps({"root": str(self.root.resolve()), "images": len(paths), "unreadable": found})
+                )
+        self.unreadable = [(str(self.root / relative), reason) for relative, reason in found]
+        if not self.unreadable:
+            return
+        listing = self._write_list(key)
+        count, total = len(self.unreadable), len(paths)
+        if not self.skip_unreadable or count == total:
+            shown = ", ".join(f"{path} ({reason})" for path, reason in self.unreadable[:3])
+            more = f" and {count - 3} more" if count > 3 else ""
+            fix = (
+                "Delete or replace them, or set skip_unreadable: true (--data.skip_unreadable true) "
+                f"to train on the other {total - count}."
+                if count < total
+                else "Replace them with readable images."
+            )
+            raise DataError(
+                f"{count} of {total} image files in {self.root} cannot be read: {shown}{more}; "
+                f"the full list is in {listing}. {fix}"
+            )
+        bad = {relative for relative, _ in found}
+        self.samples = [sample for sample in self.samples if self._relative(sample[0]) not in bad]
+        rank_zero_warn(
+            f"ImageFolderDataModule skips {count} unreadable of {total} image files in {self.root} "
+            f"(skip_unreadable: true); the list is in {listing}."
+        )
+
+    def _check_key(self, paths: Sequence[str]) -> str:
+        """The check's cache key: the folder and each image's relative path, size and modification
+        time (as FidelityMetrics keys its real statistics), and Pillow's version."""
+        digest = hashlib.sha1(f"{self.root.resolve()}|Pillow {PIL.__version__}|check v1\n".encode())
+        for path in sorted(paths):
+            try:
+                stat = os.stat(path)
+                digest.update(f"{self._relative(path)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+            except OSError:
+                digest.update(f"{self._relative(path)}|missing\n".encode())
+        return digest.hexdigest()
+
+    def _relative(self, path: str) -> str:
+        """``path`` (one of ``samples``, under ``root``) relative to ``root``."""
+        prefix = os.path.join(str(self.root), "")
+        return path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, self.root)
+
+    def _check_files(self, paths: list[str]) -> list[tuple[int, str]]:
+        """The index and reason of every unreadable file in ``paths``, with progress and time left."""
+        found: list[tuple[int, str]] = []
+        enabled = getattr(rank_zero_only, "rank", 0) == 0
+        # Threads: Pillow decodes without the GIL; one file at a time where there is one worker.
+        with ExitStack() as stack:
+            progress = stack.enter_context(
+                Progress(len(paths), "[ImageFolderDataModule] checking image files", enabled=enabled)
+            )
+            pool = stack.enter_context(ThreadPoolExecutor(self.num_workers)) if self.num_workers > 1 else None
+            check = pool.map if pool is not None else map
+            for start in range(0, len(paths), 256):
+                chunk = paths[start : start + 256]
+                for offset, reason in enumerate(check(unreadable_reason, chunk)):
+                    if reason is not None:
+                        found.append((start + offset, reason))
+                progress.update(len(chunk))
+        return found
+
+    def _write_list(self, key: str) -> str:
+        """Write the unreadable files (``absolute path<TAB>reason`` lines) next to the cache, or to
+        the temporary folder without one; the file's absolute path."""
+        text = "".join(f"{os.path.abspath(path)}\t{reason}\n" for path, reason in self.unreadable)
+        for folder in (self.cache_dir, tempfile.gettempdir()):
+            listing = os.path.abspath(os.path.join(folder, key + ".unreadable.txt")) if folder else None
+            if listing and _write_atomic(listing, text):
+                return listing
+        return "(not written: no writable folder)"
+
     def build_dataset(self, split: Split) -> Dataset:
         mode = "L" if self.channels == 1 else "RGB"
         order = torch.randperm(len(self.samples), generator=torch.Generator().manual_seed(self.seed)).tolist()
@@ -623,3 +777,37 @@ class ImageFolderDataModule(ImageDataModule):
                     )
                 indices = indices[: self.num_train_images]
         return ImageFiles([self.samples[i] for i in sorted(indices)], mode, self.transform(split))
+
+
+def _read_check(path: str, num_images: int) -> list[tuple[str, str]] | None:
+    """The cached ``(relative path, reason)`` list of unreadable files, or ``None`` when there
+    is none or the file is unreadable (then the images are checked again and the file replaced)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            state = json.load(file)
+        if state["images"] != num_images:
+            raise ValueError(f"{state['images']} images, not {num_images}")
+        return [(str(relative), str(reason)) for relative, reason in state["unreadable"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        rank_zero_warn(f"ImageFolderDataModule ignores the unreadable image-check cache {path} ({error}); rechecking.")
+        return None
+
+
+def _write_atomic(path: str, text: str) -> bool:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (readers never see
+    half a file; processes writing at once each write whole); ``False`` when it cannot."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+        return True
+    except OSError:
+        try:
+            os.remove(temporary)
+        except OSError:
+            pass
+        return False
