@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from lightning_gans.data import DataError
+from lightning_gans.preemption import PREEMPTED_EXIT_CODE as PREEMPTED_EXIT_CODE
 
 
 class FailAt(Callback):

@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_gans import _compat
+from lightning_gans.resume import ExactResume
 
 
 def test_a_checkpoint_after_an_epochs_last_batch_has_the_loop_and_loader_state_we_repair(tmp_path):
@@ -67,6 +68,39 @@ def test_a_run_ended_at_an_epochs_end_with_max_steps_set_resumes_into_the_next_e
     fit_loop = torch.load(tmp_path / "final.ckpt", weights_only=False)["loops"]["fit_loop"]
     assert fit_loop["epoch_loop.batch_progress"]["current"]["ready"] == 0
     assert fit(3, tmp_path / "final.ckpt").global_step == 9
+
+
+def test_a_run_cut_short_by_max_steps_is_saved_as_inside_its_epoch(tmp_path):
+    """Lightning ends a cut-short epoch as if complete (epoch counts 2 after 5 of 3-batch
+    epochs); :func:`_compat.resume_inside_cut_short_epoch` counts it as the running epoch 1."""
+    fitted = trainer(max_epochs=10, max_steps=5)
+    fitted.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64))
+    fitted.callbacks = [c for c in fitted.callbacks if not isinstance(c, ExactResume)]  # Lightning's own state
+    fitted.save_checkpoint(tmp_path / "final.ckpt", weights_only=False)
+    state = torch.load(tmp_path / "final.ckpt", weights_only=False)
+    fit_loop = state["loops"]["fit_loop"]
+    assert fit_loop["epoch_progress"]["current"] == {"ready": 2, "started": 2, "processed": 2, "completed": 2}
+    assert fit_loop["epoch_loop.batch_progress"]["is_last_batch"] is False
+    _compat.resume_inside_cut_short_epoch(state)
+    assert fit_loop["epoch_progress"]["current"] == {"ready": 2, "started": 2, "processed": 1, "completed": 1}
+    assert state["epoch"] == 1
+    torch.save(state, tmp_path / "repaired.ckpt")
+    resumed = trainer(max_epochs=10, max_steps=6)
+    resumed.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64), ckpt_path=tmp_path / "repaired.ckpt")
+    assert resumed.current_epoch == 2 and resumed.global_step == 6  # epoch 1's last batch, not a new epoch
+
+
+def test_the_logger_step_count_is_saved_where_logger_step_when_resumed_reads_it(tmp_path):
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="cadence", every_n_train_steps=2, save_top_k=-1)
+    fitted = trainer(enable_checkpointing=True, max_steps=3, callbacks=[checkpoint])
+    fitted.fit(tiny_gan(latent_dim=2), tiny_toy(num_samples=192, batch_size=64))
+    in_batch_end = torch.load(tmp_path / "cadence.ckpt", weights_only=False)  # written in step 2's on_train_batch_end
+    assert in_batch_end["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] == 1
+    assert _compat.logger_step_when_resumed(in_batch_end) == 2  # the count at the next batch: 2 batches done
+    fitted.save_checkpoint(tmp_path / "final.ckpt", weights_only=False)  # after the batch was counted
+    assert _compat.logger_step_when_resumed(torch.load(tmp_path / "final.ckpt", weights_only=False)) == 3
+    _compat.set_logger_step(fitted, 7)
+    assert _compat.logger_step(fitted) == 7
 
 
 def test_csv_logger_writer_keeps_rows_put_back(tmp_path):
@@ -151,3 +185,13 @@ def test_ddp_strategy_keeps_what_wrap_in_ddp_reads():
         assert hasattr(strategy, name), f"DDPStrategy.{name} is gone: update lightning_gans._compat.wrap_in_ddp"
     assert hasattr(distributed, "_register_ddp_comm_hook"), "update lightning_gans._compat.wrap_in_ddp"
     assert callable(DDPStrategy.configure_ddp), "GANDDPStrategy overrides DDPStrategy.configure_ddp"
+
+
+def test_the_script_launcher_keeps_its_children_where_rank_watch_reads_them():
+    from lightning.pytorch.plugins.environments import LightningEnvironment
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    launcher = _SubprocessScriptLauncher(LightningEnvironment(), num_processes=2, num_nodes=1)
+    assert launcher.procs == [], "update lightning_gans._compat.launched_processes"
+    assert _compat.launched_processes(launcher) is launcher.procs
+    assert _compat.launched_processes(None) is None  # torchrun, SLURM: no launcher of Lightning's

@@ -153,8 +153,11 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
     runs = work / "lightning_logs" / name
     first = runs / "version_0"
 
-    # 1. A fresh run: two epoch ends, its own folder with config, checkpoints and logs.
-    out = run_cli([*fit, "--trainer.max_epochs", "2"], cwd=work)
+    # 1. A fresh run: two epoch ends, its own folder with config, checkpoints and logs; last.ckpt
+    # is written on the config's cadence (sized to an epoch here) while the run goes on.
+    census = "--trainer.callbacks+=journey_helpers.CheckpointCensus"
+    out = run_cli([*fit, "--trainer.max_epochs", "2", census], cwd=work)
+    assert json.loads((work / "census.json").read_text()) == {"0": None, "1": BATCHES}
     assert f"run folder {Path('lightning_logs') / name / 'version_0'}" in out.stderr + out.stdout
     assert (first / "config.yaml").is_file()
     assert step_of(first / "checkpoints" / "last.ckpt") == 2 * BATCHES
@@ -249,3 +252,37 @@ def test_last_checkpoint_holds_the_final_model_when_the_cadence_misses_the_end(t
     assert step_of(last) == BATCHES
     run_cli([*fit, "--trainer.max_epochs", "2", "--ckpt_path", "last"], cwd=tmp_path)
     assert step_of(last) == 2 * BATCHES
+
+
+def test_an_ada_run_stopped_by_max_steps_then_preempted_resumes_bit_exactly(tmp_path, journey_assets):
+    """dcgan_mnist1k_ada (ADA's adaptive p, best-FID and last.ckpt checkpoints, W&B; EMA added): stopped
+    by --trainer.max_steps inside an epoch, continued with --ckpt_path last until a SIGTERM inside
+    the next epoch (exit 75, last.ckpt saved), continued again: the same weights, EMA, ADA p and
+    optimizer states as one uninterrupted run."""
+    from fault_helpers import PREEMPTED_EXIT_CODE
+
+    config = "dcgan_mnist1k_ada.yaml"
+    fit = ["fit", "--config", str(sized_config(config, tmp_path, journey_assets)), *data_args(config, journey_assets)]
+    fit += ["--model.init_args.ema_decay", "0.9"]
+    work, straight = tmp_path / "work", tmp_path / "straight"
+    work.mkdir(), straight.mkdir()
+    run_cli([*fit, "--trainer.max_steps", "4"], cwd=work)  # 3 batches per epoch: stops inside epoch 1
+    out = run_cli(
+        [*fit, "--trainer.max_epochs", "3", "--ckpt_path", "last", "--trainer.callbacks+=fault_helpers.SignalAt",
+         "--trainer.callbacks.step", "6"],
+        cwd=work, check=False,
+    )  # fmt: skip
+    assert out.returncode == PREEMPTED_EXIT_CODE, out.stderr[-3000:]
+    last = work / "lightning_logs" / "dcgan_mnist1k_ada" / "version_0" / "checkpoints" / "last.ckpt"
+    assert step_of(last) == 7  # inside epoch 2
+    run_cli([*fit, "--trainer.max_epochs", "3", "--ckpt_path", "last"], cwd=work)
+    run_cli([*fit, "--trainer.max_epochs", "3"], cwd=straight)
+    reference = straight / "lightning_logs" / "dcgan_mnist1k_ada" / "version_0" / "checkpoints" / "last.ckpt"
+    assert step_of(last) == step_of(reference) == 3 * BATCHES
+    assert "augment_pipe.p" in weights(last) and any(key.startswith("generator_ema.") for key in weights(last))
+    same_weights(last, reference)
+    resumed, uninterrupted = (torch.load(p, weights_only=False)["optimizer_states"] for p in (last, reference))
+    for one, other in zip(resumed, uninterrupted, strict=True):
+        for index, state in one["state"].items():
+            for name, value in state.items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(other["state"][index][name])), name
