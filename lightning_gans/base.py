@@ -35,14 +35,13 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from lightning_gans import resume, sampling, step
+from lightning_gans import preemption, resume, sampling, step
 from lightning_gans.augment import Augmentation, build_augment
 from lightning_gans.ema import ExponentialMovingAverage
 from lightning_gans.errors import ConfigurationError
 from lightning_gans.finite import NonFiniteWatch
 from lightning_gans.losses import AdversarialLoss, get_adversarial_loss
 from lightning_gans.penalties import DiscriminatorPenalty
-from lightning_gans.preemption import PreemptionCheckpoint
 from lightning_gans.schedules import Schedule, Schedules, Setter, schedule_setters
 from lightning_gans.settings import check_settings, missing_networks_message, upgrade_settings
 from lightning_gans.step import packed_shape as packed_shape  # re-exported: variants use it
@@ -161,7 +160,6 @@ class BaseGAN(L.LightningModule):
         self._noise_rng: torch.Generator | None = None
         self._nonfinite = NonFiniteWatch(check_finite_every_n_batches)
         self._exact_resume = resume.ExactResume()
-        self._preemption = PreemptionCheckpoint()
         # A data-parallel strategy's wrappers (see distribute); not submodules: checkpoints keep plain names.
         self._wrapped: dict[str, nn.Module] = {}
 
@@ -403,7 +401,7 @@ class BaseGAN(L.LightningModule):
         check_data_parallel(self.trainer.model)
 
     def configure_callbacks(self) -> list[Callback]:  # every fit resumes exactly, also after a SIGTERM
-        return [self._exact_resume, self._preemption]
+        return [self._exact_resume, preemption.PreemptionCheckpoint()]
 
     def on_train_end(self) -> None:  # after every callback's: the final last.ckpt is the last save
         self._exact_resume.save_final_checkpoint(self.trainer)

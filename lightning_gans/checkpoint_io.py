@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lightning_gans.errors import GANError
@@ -56,7 +55,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         (2, ['last.ckpt'])
     """
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         if "://" in str(path) and not str(path).startswith("file://"):
             super().save_checkpoint(checkpoint, path, storage_options)
             return

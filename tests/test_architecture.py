@@ -66,6 +66,9 @@ def test_no_import_cycle_between_the_packages_modules():
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
+DOCUMENTED_UNDERSCORE_NAMES = {"os._exit"}  # public API spelled with an underscore (Python's os docs)
+
+
 def test_other_libraries_private_names_are_used_only_in_compat():
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -82,6 +85,7 @@ def test_other_libraries_private_names_are_used_only_in_compat():
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
                 owner = node.value
                 ours = isinstance(owner, ast.Name) and owner.id in ("self", "cls", "_compat")
+                ours = ours or ast.unparse(node) in DOCUMENTED_UNDERSCORE_NAMES
                 if not ours:
                     offenders.append(f"{where} reads .{node.attr}")
     assert not offenders, "\n".join(offenders)

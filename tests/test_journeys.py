@@ -221,7 +221,14 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
 # dcgan_rpgan_stacked_mnist.yaml; schedules across a resume: tests/test_schedules.py); their full
 # journeys run with -m slow, tests/test_image_configs.py trains each of them in the default suite,
 # and tests/test_r3gan.py trains the variant along its schedules.
-SLOW_JOURNEYS = {"r3gan_cifar10.yaml", "r3gan_ffhq64.yaml", "r3gan_stacked_mnist.yaml"}
+# gan_grid and gan_ring_minimax are gan_ring's variant, callbacks and datamodule with another
+# mixture or loss, and stylegan2_celeba64 is stylegan2_mnist's variant and callbacks at 64 px (the
+# journeys train every image config on the same folder of images): their journeys run with -m slow,
+# tests/test_image_configs.py and tests/test_toy.py train them in the default suite.
+SLOW_JOURNEYS = {
+    "r3gan_cifar10.yaml", "r3gan_ffhq64.yaml", "r3gan_stacked_mnist.yaml",
+    "gan_grid.yaml", "gan_ring_minimax.yaml", "stylegan2_celeba64.yaml",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -237,6 +244,7 @@ def test_config_journey_resumes_to_identical_weights(config, tmp_path, journey_a
     _journey(config, tmp_path, journey_assets, exact=True)
 
 
+@pytest.mark.slow  # the same on the ring config, stopped at max_steps 15 with a cadence of 10: tests/test_faults.py
 def test_last_checkpoint_holds_the_final_model_when_the_cadence_misses_the_end(tmp_path, journey_assets):
     """dcgan_mnist saves last.ckpt every N steps; a run of 3 batches with N = 2 still ends with
     last.ckpt at step 3, and resuming from it continues there."""
