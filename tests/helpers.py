@@ -65,6 +65,29 @@ def run_cli(
     return result
 
 
+def run_in_process(args: Sequence[str | os.PathLike], *, cwd: str | os.PathLike) -> subprocess.CompletedProcess:
+    """Runs the command line's entry point (``lightning_gans.cli.main``) in this process, in ``cwd``,
+    and returns what :func:`run_cli` returns: the exit status and the printed output.
+
+    For tests of what the CLI prints (help, one-line errors) that need no fresh interpreter: a
+    subprocess spends about 6 s importing Lightning. An exception the CLI does not turn into a
+    one-line error propagates (where a subprocess would print a traceback)."""
+    import contextlib
+    import io
+
+    from lightning_gans.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code: object = 0
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main([str(arg) for arg in args])
+        except SystemExit as exit:
+            code = exit.code
+    returncode = code if isinstance(code, int) else (0 if code is None else 1)
+    return subprocess.CompletedProcess(list(map(str, args)), returncode, stdout.getvalue(), stderr.getvalue())
+
+
 def start_cli(
     args: Sequence[str | os.PathLike],
     *,
