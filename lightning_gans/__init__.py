@@ -23,6 +23,7 @@ from lightning_gans.data import (
     ToyDataModule,
 )
 from lightning_gans.errors import ConfigurationError, GANError, NonFiniteLossError, NonFiniteSamplesError
+from lightning_gans.export import export_generator, from_pretrained
 from lightning_gans.strategies import GANDDPStrategy, register_gan_ddp
 from lightning_gans.variants import (
     CGAN,
@@ -48,6 +49,8 @@ warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual opt
 register_gan_ddp()  # adds "gan_ddp" (and _spawn, _fork, _notebook); Lightning's "ddp" names stay its own
 
 __all__ = [
+    "export_generator",
+    "from_pretrained",
     "BaseGAN",
     "CIFAR10DataModule",
     "CelebADataModule",

@@ -116,7 +116,13 @@ def load_gan(
         >>> torch.equal(loaded.sample_fixed(), gan.sample_fixed())  # EMA generator when the model has one
         True
     """
-    checkpoint = read_checkpoint(checkpoint_path, map_location)
+    return gan_from_checkpoint(read_checkpoint(checkpoint_path, map_location), model_class, map_location, **overrides)
+
+
+def gan_from_checkpoint(
+    checkpoint: dict[str, Any], model_class: type[BaseGAN] | None = None, map_location: Any = "cpu", **overrides: Any
+) -> BaseGAN:
+    """:func:`load_gan` of a checkpoint already read (:func:`read_checkpoint`)."""
     cls = model_class or checkpoint_class(checkpoint)
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     hparams.pop("_instantiator", None)

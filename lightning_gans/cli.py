@@ -215,13 +215,16 @@ def main(args: list[str] | None = None) -> None:
     try:
         if argv[:1] in (["-h"], ["--help"]):
             print(
-                "lightning_gans: fit / validate / test / predict (LightningCLI, below) and generate "
-                "(sample from a checkpoint: python -m lightning_gans generate --help).\n"
+                "lightning_gans: fit / validate / test / predict (LightningCLI, below), generate "
+                "(sample from a checkpoint: python -m lightning_gans generate --help) and export "
+                "(a checkpoint's generator as a folder to share: python -m lightning_gans export --help).\n"
             )
         if argv[:1] == ["generate"]:
             from lightning_gans.generate import main as generate_main
 
             generate_main(argv[1:])
+        elif argv[:1] == ["export"]:
+            export_main(argv[1:])
         else:
             cli_main(args)
     except Exception as error:
@@ -231,6 +234,32 @@ def main(args: list[str] | None = None) -> None:
         message = " ".join(str(user_error).split())
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def export_main(args: list[str]) -> Path:
+    """``python -m lightning_gans export``: a checkpoint's generator as a folder to share
+    (:mod:`lightning_gans.export`)."""
+    import argparse
+    import time
+
+    from lightning_gans.export import export_generator
+
+    cli = argparse.ArgumentParser(
+        prog="python -m lightning_gans export",
+        description="Write a checkpoint's generator as a folder anyone can load without Lightning: "
+        "model.safetensors, config.json, a model card README.md and samples.png; load it with "
+        "lightning_gans.from_pretrained(DIR) or generate --ckpt_path DIR.",
+    )
+    cli.add_argument("--ckpt_path", required=True, help="a .ckpt file written by `fit`")
+    cli.add_argument("--output_dir", required=True, help="the folder to write (must be empty unless --overwrite)")
+    cli.add_argument("--no_ema", action="store_true", help="export the trained generator, not its EMA copy")
+    cli.add_argument("--overwrite", action="store_true", help="replace what --output_dir holds")
+    options = cli.parse_args(args)
+    start = time.perf_counter()
+    folder = export_generator(options.ckpt_path, options.output_dir, options.overwrite, use_ema=not options.no_ema)
+    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    print(f"Exported {options.ckpt_path} to {folder} ({size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s)")
+    return folder
 
 
 def _user_error(error: BaseException) -> BaseException | None:

@@ -26,6 +26,7 @@ from torch import Tensor
 from lightning_gans.base import BaseGAN
 from lightning_gans.checkpoint import load_gan
 from lightning_gans.errors import ConfigurationError
+from lightning_gans.export import from_pretrained, is_exported
 from lightning_gans.metrics.digits import DigitFeatures
 from lightning_gans.metrics.stacked_mnist import (
     NUM_MODES,
@@ -253,7 +254,9 @@ def parser() -> argparse.ArgumentParser:
         "samples.csv and scatter.png for 2-D points.",
     )
     cli.add_argument(
-        "--ckpt_path", required=True, help="a .ckpt file written by `fit` (e.g. .../checkpoints/last.ckpt)"
+        "--ckpt_path",
+        required=True,
+        help="a .ckpt file written by `fit` (e.g. .../checkpoints/last.ckpt), or a folder written by `export`",
     )
     cli.add_argument("--num_samples", type=int, default=64, help="how many samples (default 64)")
     cli.add_argument("--output_dir", default="samples", help="where to write them (default ./samples)")
@@ -292,7 +295,10 @@ def main(args: Sequence[str] | None = None) -> GeneratedSamples:
     """The ``generate`` subcommand."""
     options = parser().parse_args(args)
     device = _resolve_device(options.device)
-    gan = load_gan(options.ckpt_path, map_location=device)
+    if is_exported(options.ckpt_path):  # a folder written by `export` (or downloaded from the Hub)
+        gan = from_pretrained(options.ckpt_path, map_location=device)
+    else:
+        gan = load_gan(options.ckpt_path, map_location=device)
     result = generate_samples(
         gan,
         options.output_dir,

@@ -2,7 +2,8 @@
 
 ``fit`` across two epoch ends with the config's own callbacks and logger, ``--ckpt_path last``
 (continues the same run in its folder from the saved step), ``--ckpt_path PATH`` (a new run
-folder; the first run's files untouched), then ``generate`` from the checkpoint. Only sizes
+folder; the first run's files untouched), then ``generate`` from the checkpoint, and from the
+folder ``export`` writes (the same samples). Only sizes
 are overridden (a tiny image folder, 3 batches per epoch, small evaluation sets, narrow
 networks, a metric cadence that fires), in a copy of the config.
 """
@@ -205,9 +206,16 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
         counts = ["--stacked_mnist_modes"] if _is_stacked(config) else []  # PacGAN's mode count, from the checkpoint
         lightning_gans(["generate", "--ckpt_path", str(second / "checkpoints" / "last.ckpt"), "--num_samples", "8",
                   "--output_dir", str(samples), *counts])  # fmt: skip
-    assert (samples / ("grid.png" if _is_image(config) else "samples.csv")).is_file()
+    preview = "grid.png" if _is_image(config) else "samples.csv"
+    assert (samples / preview).is_file()
     if counts:
         assert 1 <= json.loads((samples / "stacked_mnist.json").read_text())["modes"] <= 8
+
+    # 5. export the generator (safetensors, config.json, model card) and generate from the folder: the same samples.
+    with contextlib.chdir(work):
+        lightning_gans(["export", "--ckpt_path", str(second / "checkpoints" / "last.ckpt"), "--output_dir", "shared"])
+        lightning_gans(["generate", "--ckpt_path", "shared", "--num_samples", "8", "--output_dir", "from_shared"])
+    assert (work / "from_shared" / preview).read_bytes() == (samples / preview).read_bytes()
 
     if exact:  # resumed runs end with the weights of uninterrupted ones
         straight = tmp_path / "straight"

@@ -7,6 +7,7 @@ import pytest
 from helpers import README, tiny_toy, trainer
 
 import lightning_gans as lg
+from lightning_gans.export import export_generator
 
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
@@ -31,6 +32,11 @@ def readme_folder(tmp_path, monkeypatch):
         t = trainer(max_steps=0, max_epochs=-1)
         t.strategy.connect(model)
         t.save_checkpoint(tmp_path / "lightning_logs" / name / "version_0" / "checkpoints" / "last.ckpt")
+    dcgan = lg.DCGAN(data_shape=(1, 28, 28), g_channels=8, d_channels=8)
+    t = trainer(max_steps=0, max_epochs=-1)
+    t.strategy.connect(dcgan)
+    t.save_checkpoint(tmp_path / "dcgan.ckpt", weights_only=False)
+    export_generator(tmp_path / "dcgan.ckpt", tmp_path / "exported" / "dcgan_mnist")
     return tmp_path
 
 
