@@ -35,9 +35,10 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from lightning_gans.base import BaseGAN
 from lightning_gans.errors import GANError
 from lightning_gans.resume import continue_csv_log
-from lightning_gans.runs import RUN_DIR_ENV, RunPlan, plan_run
+from lightning_gans.runs import RUN_DIR_ENV, RunPlan, latest_resumable_run, plan_run
 from lightning_gans.settings import NOW, removed_setting_message
 from lightning_gans.strategies import gan_strategy_name
+from lightning_gans.version import __version__
 
 
 class SaveConfigToLogger(SaveConfigCallback):
@@ -94,6 +95,8 @@ class GANCLI(LightningCLI):
         trainer = (self.config[self.subcommand] if self.subcommand else self.config).trainer
         # Lightning's "ddp" wraps the whole module, which cannot train a GAN: use ours (see strategies).
         trainer.strategy = gan_strategy_name(trainer.strategy, trainer.devices, trainer.num_nodes)
+        if self.subcommand == "validate":
+            self._prepare_validate(self.config["validate"])
         if self.subcommand != "fit":
             return
         config = self.config["fit"]
@@ -184,6 +187,43 @@ class GANCLI(LightningCLI):
 
     def after_fit(self) -> None:
         os.environ.pop(RUN_DIR_ENV, None)
+
+    # ------------------------------------------------------------------ validate: score a checkpoint
+
+    def _prepare_validate(self, config: Namespace) -> None:
+        """``validate`` scores a checkpoint: ``--ckpt_path last`` is the newest run of the config
+        (as for ``fit``); no logger (no new run folder or W&B run): the scores are printed and
+        written beside the checkpoint (:meth:`after_validate`)."""
+        trainer = config.trainer
+        if config.ckpt_path == "last":
+            loggers = self._logger_configs(trainer)
+            save_dir, name = self._run_root(loggers, trainer, config)
+            config.ckpt_path = str(latest_resumable_run(Path(save_dir) / name) / "checkpoints" / "last.ckpt")
+        trainer.logger = False
+
+    def after_validate(self) -> None:
+        """Print the checkpoint's scores as a table and write them to ``<checkpoint>.validate.json``."""
+        given = self.config["validate"].ckpt_path
+        scores = {name: float(value) for name, value in sorted(self.trainer.callback_metrics.items())}
+        if given is None or _global_rank() != 0:  # an untrained model's scores: printed by Lightning only
+            return
+        ckpt_path = Path(str(given))
+        path = ckpt_path.with_name(f"{ckpt_path.stem}.validate.json")
+        config_files = [str(p) for p in (self.config["validate"].get("config") or [])]
+        record = {
+            "checkpoint": str(ckpt_path),
+            "config": config_files,
+            "generator_steps": self.model.generator_steps,
+            "lightning_gans_version": __version__,
+            "metrics": scores,
+        }
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        width = max([len(name) for name in scores] + [6])
+        lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ----------"]
+        lines += [f"{name:<{width}}  {value:.6g}" for name, value in scores.items()]
+        print(f"Scores of {ckpt_path} (generator step {self.model.generator_steps}):")
+        print("\n".join(lines))
+        print(f"written to {path}")
 
 
 def _global_rank() -> int:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import CONFIGS, run_cli
+from helpers import CONFIGS, run_cli, run_in_process
 from PIL import Image
 
 from lightning_gans.cli import main as lightning_gans
@@ -303,3 +303,23 @@ def test_an_ada_run_stopped_by_max_steps_then_preempted_resumes_bit_exactly(tmp_
         for index, state in one["state"].items():
             for name, value in state.items():
                 assert torch.equal(torch.as_tensor(value), torch.as_tensor(other["state"][index][name])), name
+
+
+def test_validate_scores_a_checkpoint_with_the_configs_metrics(tmp_path, journey_assets):
+    """``validate --ckpt_path last`` (the newest run of the config) computes dcgan_mnist's digit
+    metrics for that checkpoint, prints them as a table and writes them beside it as JSON;
+    another metric is added on the command line, without training."""
+    config = "dcgan_mnist.yaml"
+    sized = ["--config", str(sized_config(config, tmp_path, journey_assets)), *data_args(config, journey_assets)]
+    with contextlib.chdir(tmp_path):
+        lightning_gans(["fit", *sized, "--trainer.max_epochs", "1"])
+        out = run_in_process(["validate", *sized, "--ckpt_path", "last"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    last = tmp_path / "lightning_logs" / "dcgan_mnist" / "version_0" / "checkpoints" / "last.ckpt"
+    scores = json.loads(last.with_name("last.validate.json").read_text())
+    assert scores["checkpoint"] == str(Path("lightning_logs/dcgan_mnist/version_0/checkpoints/last.ckpt"))
+    assert scores["generator_steps"] == BATCHES
+    for metric in ("metrics/fid", "metrics/kid", "metrics/is", "metrics/precision", "metrics/coverage", "val/loss_d"):
+        assert metric in scores["metrics"] and np.isfinite(scores["metrics"][metric]), metric
+        assert metric in out.stdout  # the printed table
+    assert not (tmp_path / "lightning_logs" / "dcgan_mnist" / "version_1").exists()  # no new run folder
