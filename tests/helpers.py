@@ -42,17 +42,19 @@ def run_cli(
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
     check: bool = True,
+    launcher: Sequence[str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Runs ``python -m lightning_gans *args`` in a subprocess, as users run it (or, with
     ``script``, ``python <script> *args``), in ``cwd``, and returns the finished process with
     its output as text.
 
     The subprocess imports this checkout's package and ``tests/`` (``PYTHONPATH``), logs to
-    W&B offline and quietly; ``env`` adds or overrides variables. With ``check`` (the default)
-    a non-zero exit or a timeout fails the test with the command and the tails of its stdout
+    W&B offline and quietly; ``env`` adds or overrides variables; ``launcher`` replaces
+    ``-m lightning_gans`` (e.g. ``-m torch.distributed.run ... -m lightning_gans``). With
+    ``check`` (the default) a non-zero exit or a timeout fails the test with the command and the tails of its stdout
     and stderr; pass ``check=False`` to assert on a failing run yourself.
     """
-    command, environment = _command(args, script, env)
+    command, environment = _command(args, script, env, launcher)
     shown = " ".join(command[1:])
     try:
         result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
@@ -104,9 +106,12 @@ def start_cli(
 
 
 def _command(
-    args: Sequence[str | os.PathLike], script: str | os.PathLike | None, env: Mapping[str, str] | None
+    args: Sequence[str | os.PathLike],
+    script: str | os.PathLike | None,
+    env: Mapping[str, str] | None,
+    launcher: Sequence[str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    program = [str(script)] if script is not None else ["-m", "lightning_gans"]
+    program = list(launcher) if launcher else [str(script)] if script is not None else ["-m", "lightning_gans"]
     command = [sys.executable, *program, *(str(arg) for arg in args)]
     # A user's shell has none of what this process's earlier tests left in its environment:
     # an in-process W&B run's service (a subprocess would join it, and resuming a run it

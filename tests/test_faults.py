@@ -269,3 +269,34 @@ def _alive(pid: int) -> bool:
         status = Path(f"/proc/{pid}/stat").read_text().split()[2]
         return status != "Z"  # a zombie has ended; its parent (this test's runner) reaps it later
     return True
+
+
+# --- torchrun: the launcher clusters use ---
+
+
+TORCHRUN = ["-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "lightning_gans"]
+
+
+def _torchrun(config: Path, cwd: Path, *extra: str) -> None:
+    fit = ["fit", "--config", config, "--trainer.devices", "2", "--trainer.strategy", "ddp", *extra]
+    run_cli(fit, cwd=cwd, launcher=TORCHRUN, timeout=300)
+
+
+def test_torchrun_trains_with_gan_ddp_in_one_run_folder(tmp_path):
+    """``torchrun --nproc-per-node 2 -m lightning_gans fit ...`` (two CPU processes here, the same
+    command with ``--nnodes N`` on a cluster): one run folder, written by rank 0 alone."""
+    config = ring_config(tmp_path)
+    _torchrun(config, tmp_path, "--trainer.max_steps", "20")
+    assert [p.name for p in (tmp_path / "lightning_logs" / "gan_ring").iterdir()] == ["version_0"]
+    assert load(run_folder(tmp_path) / "checkpoints" / "last.ckpt")["global_step"] == 20
+    assert (run_folder(tmp_path) / "metrics.csv").is_file() and (run_folder(tmp_path) / "config.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_torchrun_resumes_the_run_in_its_folder(tmp_path):
+    config = ring_config(tmp_path)
+    _torchrun(config, tmp_path, "--trainer.max_steps", "20")
+    _torchrun(config, tmp_path, "--trainer.max_steps", "40", "--ckpt_path", "last")
+    assert [p.name for p in (tmp_path / "lightning_logs" / "gan_ring").iterdir()] == ["version_0"]
+    assert load(run_folder(tmp_path) / "checkpoints" / "last.ckpt")["global_step"] == 40
+    assert logged_steps(run_folder(tmp_path))[-1] >= 35  # one CSV, continued
