@@ -282,7 +282,7 @@ def export_main(args: list[str]) -> Path:
     import argparse
     import time
 
-    from lightning_gans.export import export_generator
+    from lightning_gans.export import export_generator, export_onnx
 
     cli = argparse.ArgumentParser(
         prog="python -m lightning_gans export",
@@ -294,12 +294,24 @@ def export_main(args: list[str]) -> Path:
     cli.add_argument("--output_dir", required=True, help="the folder to write (must be empty unless --overwrite)")
     cli.add_argument("--no_ema", action="store_true", help="export the trained generator, not its EMA copy")
     cli.add_argument("--overwrite", action="store_true", help="replace what --output_dir holds")
+    cli.add_argument(
+        "--format",
+        choices=["safetensors", "onnx"],
+        default="safetensors",
+        help="safetensors (default: the folder above) or onnx (generator.onnx, dynamic batch; the [export] extra)",
+    )
+    cli.add_argument("--truncation_psi", type=float, help="with --format onnx: StyleGAN2's truncation, fixed at export")
     options = cli.parse_args(args)
     start = time.perf_counter()
-    folder = export_generator(options.ckpt_path, options.output_dir, options.overwrite, use_ema=not options.no_ema)
-    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-    print(f"Exported {options.ckpt_path} to {folder} ({size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s)")
-    return folder
+    use_ema = not options.no_ema
+    if options.format == "onnx":
+        written = export_onnx(options.ckpt_path, options.output_dir, options.overwrite, use_ema, options.truncation_psi)
+        size = written.stat().st_size
+    else:
+        written = export_generator(options.ckpt_path, options.output_dir, options.overwrite, use_ema=use_ema)
+        size = sum(f.stat().st_size for f in written.iterdir() if f.is_file())
+    print(f"Exported {options.ckpt_path} to {written} ({size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s)")
+    return written
 
 
 def _user_error(error: BaseException) -> BaseException | None:

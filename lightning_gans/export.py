@@ -39,6 +39,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 GRID_FILE = "samples.png"
+ONNX_FILE = "generator.onnx"
 FORMAT = "lightning_gans-generator"
 FORMAT_VERSION = 1
 EXTRA_HINT = "pip install 'lightning_gans[export]'"
@@ -83,6 +84,60 @@ def export_generator(
     grid = _write_grid(gan, output / GRID_FILE)
     (output / CARD_FILE).write_text(_model_card(config, checkpoint, Path(ckpt_path), grid))
     return output
+
+
+class _OnnxGenerator(torch.nn.Module):
+    """The generator as ONNX sees it: ``images = G(z)`` or ``G(z, labels)``, truncation fixed."""
+
+    def __init__(self, network: torch.nn.Module, conditional: bool, truncation_psi: float | None) -> None:
+        super().__init__()
+        self.network, self.conditional, self.truncation_psi = network, conditional, truncation_psi
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.truncation_psi is not None:
+            return self.network(z, psi=self.truncation_psi)
+        return self.network(z, labels) if self.conditional else self.network(z)
+
+
+def export_onnx(
+    ckpt_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    overwrite: bool = False,
+    use_ema: bool = True,
+    truncation_psi: float | None = None,
+) -> Path:
+    """Write the checkpoint's generator as ``<output_dir>/generator.onnx`` (PyTorch's dynamo
+    exporter, opset 18): inputs ``z`` ``(batch, latent_dim)`` float32 and, for conditional
+    models, ``labels`` ``(batch,)`` int64, with a dynamic batch size; output ``images`` in
+    ``[-1, 1]``. StyleGAN2's truncation is fixed at export (``truncation_psi``). Needs the
+    ``[export]`` extra (``onnx``, ``onnxscript``; ``onnxruntime`` to run it)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(f"--format onnx needs onnx and onnxscript: {EXTRA_HINT}.") from None
+    output = Path(output_dir)
+    target = output / ONNX_FILE
+    if target.exists() and not overwrite:
+        raise ConfigurationError(f"{target} exists; choose another --output_dir or pass --overwrite.")
+    gan = gan_from_checkpoint(read_checkpoint(ckpt_path))
+    if truncation_psi is not None and not gan.supports_truncation:
+        raise ConfigurationError(f"truncation_psi applies to StyleGAN2's style mapping; {type(gan).__name__} has none.")
+    network = gan.generator_ema if use_ema and gan.generator_ema is not None else gan.generator
+    assert network is not None
+    module = _OnnxGenerator(network.eval(), gan.conditional, truncation_psi).eval()
+    z = gan.sample_noise(2, torch.Generator().manual_seed(0))
+    batch = torch.export.Dim("batch")
+    args: tuple[torch.Tensor, ...] = (z, torch.zeros(2, dtype=torch.long)) if gan.conditional else (z,)
+    names = ["z", "labels"][: len(args)]
+    shapes = tuple({0: batch} for _ in args)
+    output.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            module, args, str(target), input_names=names, output_names=["images"], dynamic_shapes=shapes,
+            dynamo=True, verbose=False,
+        )  # fmt: skip
+    return target
 
 
 def from_pretrained(name_or_path: str | os.PathLike, map_location: Any = "cpu", revision: str | None = None) -> BaseGAN:

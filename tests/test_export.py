@@ -111,3 +111,38 @@ def test_push_to_hub_creates_the_repository_and_uploads_the_folder(tmp_path, mon
         ("create_repo", "someone/their-gan", {"private": False, "exist_ok": True, "repo_type": "model"}),
         ("upload_folder", {"folder_path": str(tmp_path), "repo_id": "someone/their-gan", "repo_type": "model"}),
     ]
+
+
+RGB32 = (3, 32, 32)
+ONNX_MODELS = {
+    "DCGAN": lambda: small(lg.DCGAN, ema_decay=0.5),
+    "CGAN": lambda: small(lg.CGAN),
+    "StyleGAN2, truncated": lambda: tiny_stylegan2(ema_decay=0.5),
+    "GAN (MLP)": lambda: lg.GAN(hidden_dim=8, num_layers=1),
+    "SNGAN (ResNet)": lambda: small(lg.SNGAN, architecture="resnet", g_channels=16, d_channels=16, data_shape=RGB32),
+    "R3GAN": lambda: lg.R3GAN(data_shape=(3, 8, 8), latent_dim=8, widths=8, cardinality=2, blocks=1),
+}
+SLOW_ONNX = {"GAN (MLP)", "SNGAN (ResNet)", "R3GAN"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_ONNX else name for name in ONNX_MODELS]
+)
+def test_onnxruntime_reproduces_the_exported_generator(tmp_path, name):
+    """``export --format onnx``: onnxruntime, at another batch size than the export's, gives the
+    PyTorch generator's images within float tolerance (labels for CGAN, truncation for StyleGAN2)."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    checkpoint = _trained_checkpoint(ONNX_MODELS[name](), tmp_path)
+    gan = lg.load_gan(checkpoint)
+    psi = 0.7 if gan.supports_truncation else None
+    args = ["export", "--ckpt_path", checkpoint, "--output_dir", "onnx", "--format", "onnx"]
+    out = run_in_process([*args, *(["--truncation_psi", str(psi)] if psi else [])], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    session = ort.InferenceSession(str(tmp_path / "onnx" / "generator.onnx"))
+    noise = gan.sample_noise(5, torch.Generator().manual_seed(3))
+    labels = torch.arange(5) % gan.num_classes if gan.conditional else None
+    feeds = {"z": noise.numpy(), **({"labels": labels.numpy()} if labels is not None else {})}
+    (images,) = session.run(["images"], feeds)
+    expected = gan.sample(noise=noise, labels=labels, truncation_psi=psi)
+    torch.testing.assert_close(torch.from_numpy(images), expected, atol=1e-4, rtol=1e-4)
