@@ -29,7 +29,8 @@ CONFIG_NAMES = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 BATCHES = 3  # per epoch
 # Configs whose resumed runs are also compared, weight for weight, with an uninterrupted run
 # in the default suite (every config in `pytest -m slow`).
-# (dcgan_mnist1k_ada's is compared in test_an_ada_run_stopped_by_max_steps_then_preempted_resumes_bit_exactly.)
+# (dcgan_mnist1k_ada's is compared, after a max_steps stop and a SIGTERM, in
+# test_an_ada_run_stopped_by_max_steps_then_preempted_resumes_bit_exactly, -m slow.)
 EXACT = {"gan_ring.yaml", "dcgan_mnist.yaml"}
 
 
@@ -231,12 +232,13 @@ def _journey(config: str, tmp_path: Path, assets: dict[str, Path], exact: bool) 
 # journeys run with -m slow, tests/test_image_configs.py trains each of them in the default suite,
 # and tests/test_r3gan.py trains the variant along its schedules.
 # gan_grid and gan_ring_minimax are gan_ring's variant, callbacks and datamodule with another
-# mixture or loss, and stylegan2_celeba64 is stylegan2_mnist's variant and callbacks at 64 px (the
+# mixture or loss, stylegan2_celeba64 and dcgan_celeba64 are stylegan2_mnist's and dcgan_mnist's
+# variants and callbacks at 64 px (cgan_cifar10 and others run the Inception-config path; the
 # journeys train every image config on the same folder of images): their journeys run with -m slow,
 # tests/test_image_configs.py and tests/test_toy.py train them in the default suite.
 SLOW_JOURNEYS = {
     "r3gan_cifar10.yaml", "r3gan_ffhq64.yaml", "r3gan_stacked_mnist.yaml",
-    "gan_grid.yaml", "gan_ring_minimax.yaml", "stylegan2_celeba64.yaml",
+    "gan_grid.yaml", "gan_ring_minimax.yaml", "stylegan2_celeba64.yaml", "dcgan_celeba64.yaml",
 }  # fmt: skip
 
 
@@ -271,6 +273,7 @@ def test_last_checkpoint_holds_the_final_model_when_the_cadence_misses_the_end(t
     assert step_of(last) == 2 * BATCHES
 
 
+@pytest.mark.slow  # 4 runs, ~45 s; the default suite preempts and resumes the ring config (tests/test_faults.py)
 def test_an_ada_run_stopped_by_max_steps_then_preempted_resumes_bit_exactly(tmp_path, journey_assets):
     """dcgan_mnist1k_ada (ADA's adaptive p, best-FID and last.ckpt checkpoints, W&B; EMA added): stopped
     by --trainer.max_steps inside an epoch, continued with --ckpt_path last until a SIGTERM inside
